@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up this project on a fresh machine: a virtual environment in .venv with the pinned packages, and the
+# pretrained SqueezeNet 1.1 weights (plus its reference test data) downloaded into datasets/ and verified by
+# SHA-256. Idempotent: a second run installs and downloads nothing new.
+#   PYTHON=python3.11 ./setup.sh                                  # choose the interpreter (3.10 to 3.12)
+#   CLASSVIZ_WEIGHTS_MIRROR=/path/to/squeezenet1.1_nchw ./setup.sh  # offline: copy from a local folder
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+PYTHON="${PYTHON:-python3}"
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    echo "setup.sh: '$PYTHON' not found; install Python 3.10-3.12 or set PYTHON=/path/to/python3" >&2
+    exit 1
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(not ((3, 10) <= sys.version_info[:2] <= (3, 12)))'; then
+    echo "setup.sh: TensorFlow 2.21 needs Python 3.10-3.12, but $PYTHON is $("$PYTHON" --version 2>&1);" \
+         "set PYTHON=/path/to/python3.11" >&2
+    exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+.venv/bin/python -m classviz fetch-weights --with-test-data --quiet
+echo "setup.sh: ready (.venv, weights in ${CLASSVIZ_WEIGHTS_DIR:-datasets/squeezenet1.1_nchw})"

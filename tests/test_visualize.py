@@ -1,0 +1,115 @@
+"""The reference objective, the compiled step and the loop, on a stand-in with known gradients."""
+
+import numpy as np
+import pytest
+
+import classviz
+from classviz.visualize import (compiled_ascent_step, create_class_visualization, initial_image,
+                                reference_loss_and_gradient)
+
+
+def test_reference_gradient_is_known_exactly(linear_model):
+    X = initial_image(np.random.default_rng(0))
+    loss, dX = reference_loss_and_gradient(linear_model, X, 76, 1e-3)
+    expected_loss = float(linear_model(X)[0, 76]) - 1e-3 * float(np.sum(X.astype(np.float64) ** 2))
+    np.testing.assert_allclose(float(loss), expected_loss, rtol=1e-4)
+    np.testing.assert_allclose(dX.numpy(), linear_model.score_gradient(76) - 2e-3 * X, rtol=1e-4, atol=1e-6)
+
+
+def test_compiled_step_equals_the_seed_iteration(linear_model):
+    import tensorflow as tf
+
+    X = initial_image(np.random.default_rng(1), 2)
+    targets = [76, 130]
+    step = compiled_ascent_step(linear_model)
+    out, scores = step(tf.constant(X), tf.constant(targets), tf.constant(3), tf.constant(-5),
+                       tf.constant(1e-3), tf.constant(25.0))
+    Xj = classviz.jitter(X, 3, -5)
+    grad = np.concatenate([linear_model.score_gradient(y) for y in targets]) - 2e-3 * Xj
+    expected = classviz.clip_to_valid_range(classviz.unjitter(Xj + 25.0 * grad, 3, -5))
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scores.numpy(), np.asarray(linear_model(Xj))[[0, 1], targets], rtol=1e-5)
+    assert compiled_ascent_step(linear_model) is step  # cached per model
+
+
+def test_no_retracing_over_50_iterations(linear_model):
+    create_class_visualization(3, linear_model, num_iterations=50, seed=0)
+    step = compiled_ascent_step(linear_model)
+    create_class_visualization([5, 6], linear_model, num_iterations=50, seed=1, l2_reg=0.5, learning_rate=2.0)
+    assert step.experimental_get_tracing_count() == 1
+
+
+def _student_style_step(model, X, target_y, l2_reg, learning_rate):
+    loss, dX = reference_loss_and_gradient(model, X, target_y, l2_reg)
+    return X + learning_rate * dX.numpy()
+
+
+def test_student_step_path_matches_reference_path(linear_model):
+    kwargs = dict(num_iterations=12, blur_every=5, max_jitter=4, l2_reg=1e-2, learning_rate=3.0, seed=42)
+    ref = create_class_visualization(76, linear_model, **kwargs)
+    mine = create_class_visualization(76, linear_model, step=_student_style_step, **kwargs)
+    np.testing.assert_allclose(mine.images, ref.images, rtol=1e-4, atol=1e-4)
+    again = create_class_visualization(76, linear_model, **kwargs)
+    np.testing.assert_array_equal(again.images, ref.images)  # seeded: identical
+
+
+def test_callback_follows_the_seed_display_rule(linear_model):
+    shown = []
+    create_class_visualization(1, linear_model, num_iterations=60, show_every=25,
+                               callback=lambda t, X: shown.append(t))
+    assert shown == [0, 24, 49, 59]
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(learning_rate=-1.0), ValueError, "learning_rate must be > 0, but got -1.0"),
+    (dict(learning_rate="fast"), TypeError, "learning_rate must be a real number, but got 'fast'"),
+    (dict(num_iterations=-5), ValueError, "num_iterations must be >= 0, but got -5"),
+    (dict(num_iterations=2.5), TypeError, "num_iterations must be an integer"),
+    (dict(l2_reg=float("nan")), ValueError, "l2_reg must be finite"),
+    (dict(blur_evry=3), TypeError, "unknown keyword argument(s) ['blur_evry']"),
+])
+def test_bad_hyperparameters(linear_model, kwargs, error, words):
+    with pytest.raises(error) as info:
+        create_class_visualization(76, linear_model, **kwargs)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize("target, error", [(-1, ValueError), (1000, ValueError), (3.5, TypeError),
+                                           ("no such class", ValueError)])
+def test_bad_target(linear_model, target, error):
+    with pytest.raises(error):
+        create_class_visualization(target, linear_model, num_iterations=1)
+
+
+def test_bad_start_image(linear_model):
+    with pytest.raises(ValueError, match=r"shape \(N, 224, 224, 3\).*\(224, 224, 3\)"):
+        create_class_visualization(1, linear_model, X0=np.zeros((224, 224, 3), np.float32))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        create_class_visualization(1, linear_model, X0=np.full((1, 224, 224, 3), np.inf, np.float32))
+
+
+@pytest.mark.weights
+def test_short_run_on_real_weights_raises_the_target_score(squeezenet):
+    X0 = initial_image(np.random.default_rng(0))
+    before = float(np.asarray(squeezenet(X0))[0, 76])
+    result = create_class_visualization(76, squeezenet, num_iterations=20, seed=0)
+    assert result.target_scores[0] > before + 20.0, (before, result.target_scores)
+    assert result.history[-1][0] > result.history[0][0]
+
+
+@pytest.mark.weights
+@pytest.mark.slow
+def test_command_line_main_job(tmp_path, squeezenet, weights_dir, capsys):
+    from PIL import Image
+
+    from classviz.__main__ import main
+
+    out = tmp_path / "t.png"
+    assert main(["visualize", "--class", "tarantula", "--iterations", "100", "--seed", "0", "--out", str(out),
+                 "--weights", str(weights_dir), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "class 76 'tarantula', final raw score" in printed and "top-5: 76 tarantula" in printed
+    img = np.asarray(Image.open(out))
+    assert img.shape == (224, 224, 3) and img.dtype == np.uint8
+    scores = np.asarray(squeezenet(classviz.preprocess_image(img)[None]))[0]
+    assert scores.argmax() == 76  # the saved PNG itself is classified as a tarantula
