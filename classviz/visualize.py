@@ -13,21 +13,19 @@ All randomness (the initial ``255 * U[0, 1)`` image and the jitter offsets) come
 ``numpy.random.Generator``, consumed in the same order whichever step function is used, so the reference step
 and a student's step see the same images and offsets for the same seed.
 
-The reference step (``step=None``) is one ``tf.function`` per model: jitter, forward pass, input gradient,
-ascent step, un-jitter and clip run as one graph, traced once (every per-iteration value is a tensor
-argument with a fixed signature), the TF2 counterpart of the seed's "build the gradient graph once".
+This module holds the loop only, never the gradient of the objective: it is released to students with the
+assignment. The reference step (``step=None``) lives in :mod:`classviz.reference`, which is not released.
 """
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._checks import check_batch, check_number
 from .classes import class_index
-from .image import PREPROCESSED_MAX, PREPROCESSED_MIN, clip_to_valid_range, preprocess_image
+from .image import clip_to_valid_range, preprocess_image
 from .squeezenet import IMAGE_SIZE
 from .transforms import blur_image, jitter, random_jitter_offsets, unjitter
 
@@ -38,70 +36,6 @@ iterations, jitter in pixels, display period in iterations)."""
 
 BLUR_SIGMA = 0.5
 """Standard deviation, in pixels, of the periodic Gaussian blur (the seed's value)."""
-
-_COMPILED_STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def reference_loss_and_gradient(model, X, target_y, l2_reg):
-    """Reference objective and its gradient: ``L = sum_i s_{y_i}(X_i) - l2_reg * ||X||_2^2``, ``dL/dX``.
-
-    Args:
-        model: callable mapping float32 (N, 224, 224, 3) to (N, 1000) raw class scores.
-        X: float32 (N, 224, 224, 3) preprocessed images (NumPy array or tf.Tensor).
-        target_y: int class index, or int sequence/tensor of N class indices (one per image).
-        l2_reg: L2 regularization strength (float >= 0).
-
-    Returns:
-        (loss, dX): a scalar float32 tf.Tensor and a float32 tf.Tensor of X's shape.
-        For a single image, dX = ds_y/dX - 2 * l2_reg * X (Simonyan et al. 2014, eq. 1).
-    """
-    import tensorflow as tf
-
-    X = tf.convert_to_tensor(X, dtype=tf.float32)
-    target_y = tf.broadcast_to(tf.cast(target_y, tf.int32), tf.shape(X)[:1])
-    with tf.GradientTape() as tape:
-        tape.watch(X)
-        scores = model(X)
-        target_scores = tf.gather(scores, target_y[:, None], axis=1, batch_dims=1)
-        loss = tf.reduce_sum(target_scores) - l2_reg * tf.reduce_sum(tf.square(X))
-    return loss, tape.gradient(loss, X)
-
-
-def compiled_ascent_step(model):
-    """The reference iteration (jitter, ascent step, un-jitter, clip) compiled once for ``model``.
-
-    Returns:
-        A ``tf.function`` ``step(X, target_y, dy, dx, l2_reg, learning_rate) -> (X_new, target_scores)``
-        with X float32 (N, 224, 224, 3), target_y int32 (N,), dy/dx int32 scalars (pixels), l2_reg and
-        learning_rate float32 scalars; ``target_scores`` (N,) are the raw target scores of the jittered input
-        before the step. Cached per model; its input signature is fixed, so it never retraces.
-    """
-    step = _COMPILED_STEPS.get(model)
-    if step is not None:
-        return step
-    import tensorflow as tf
-
-    low = tf.constant(PREPROCESSED_MIN)
-    high = tf.constant(PREPROCESSED_MAX)
-    spec = tf.TensorSpec
-
-    @tf.function(input_signature=[spec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32), spec([None], tf.int32),
-                                  spec([], tf.int32), spec([], tf.int32), spec([], tf.float32),
-                                  spec([], tf.float32)], reduce_retracing=True)
-    def step(X, target_y, dy, dx, l2_reg, learning_rate):
-        Xj = tf.roll(X, shift=[dy, dx], axis=[1, 2])
-        with tf.GradientTape() as tape:
-            tape.watch(Xj)
-            scores = model(Xj)
-            target_scores = tf.gather(scores, target_y[:, None], axis=1, batch_dims=1)[:, 0]
-            loss = tf.reduce_sum(target_scores) - l2_reg * tf.reduce_sum(tf.square(Xj))
-        Xj = Xj + learning_rate * tape.gradient(loss, Xj)
-        X = tf.roll(Xj, shift=[-dy, -dx], axis=[1, 2])
-        return tf.clip_by_value(X, low, high), target_scores
-
-    _COMPILED_STEPS[model] = step
-    return step
-
 
 @dataclass
 class VisualizationResult:
@@ -141,7 +75,7 @@ def create_class_visualization(target_y, model, *, step=None, seed=0, callback=N
         target_y: class index or name (``76``, ``"tarantula"``), or a list of them: one image per class,
             optimized together as one batch.
         model: callable float32 (N, 224, 224, 3) -> (N, 1000) raw class scores (e.g. ``load_squeezenet()``).
-        step: None for the compiled reference step; or a function with the assignment's signature
+        step: None for the compiled reference step (:func:`classviz.reference.compiled_ascent_step`); or a function with the assignment's signature
             ``step(model, X, target_y, l2_reg, learning_rate) -> X_new`` (X of shape (1, 224, 224, 3), one
             class at a time) that makes one gradient-ascent step; it is called on the jittered image.
         seed: int seed or ``numpy.random.Generator``; the only source of randomness.
@@ -184,6 +118,8 @@ def create_class_visualization(target_y, model, *, step=None, seed=0, callback=N
 
     history = []
     if step is None:
+        from .reference import compiled_ascent_step  # noqa: PLC0415 (not released)
+
         compiled = compiled_ascent_step(model)
         y = tf.constant(targets, tf.int32)
         l2 = tf.constant(l2_reg, tf.float32)
@@ -210,3 +146,81 @@ def create_class_visualization(target_y, model, *, step=None, seed=0, callback=N
             callback(t, X)
     scores = np.asarray(model(tf.constant(X)), dtype=np.float32)
     return VisualizationResult(images=X, target_y=targets, scores=scores, history=history)
+
+
+def compile_loss_and_gradient(loss_and_gradient, model, l2_reg=DEFAULTS["l2_reg"]):
+    """Try to compile an assignment-style gradient function with ``tf.function``.
+
+    ``loss_and_gradient(model, X, target_y, l2_reg) -> (loss, dX)`` is traced once for ``model`` with a fixed
+    signature (X float32 (1, 224, 224, 3), target_y int32 scalar, l2_reg float32 scalar; AutoGraph off), run
+    on a seeded test image, and compared with its eager result.
+
+    Args:
+        loss_and_gradient: the function to compile.
+        model: the model it will always be called with.
+        l2_reg: the regularization strength used for the comparison.
+
+    Returns:
+        ``(function, reason)``: on success a drop-in replacement with the same signature that runs the compiled
+        graph for ``model`` (and the original function for any other model), and ``reason`` None; otherwise
+        the original function and a one-line reason (e.g. "calls .numpy() on a symbolic tensor").
+    """
+    import tensorflow as tf
+
+    spec = [tf.TensorSpec([1, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32), tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.float32)]
+
+    def traced(X, target_y, l2):
+        loss, dX = loss_and_gradient(model, X, target_y, l2)
+        return tf.convert_to_tensor(loss, tf.float32), tf.convert_to_tensor(dX, tf.float32)
+
+    graph = tf.function(traced, input_signature=spec, autograph=False)
+    X = initial_image(np.random.default_rng(12345))
+    try:
+        loss_c, dX_c = graph(tf.constant(X), tf.constant(76), tf.constant(l2_reg, tf.float32))
+        loss_e, dX_e = loss_and_gradient(model, tf.constant(X), 76, l2_reg)
+        same = (np.allclose(float(loss_c), float(np.asarray(loss_e)), rtol=1e-3, atol=1e-3)
+                and np.allclose(dX_c.numpy(), np.asarray(dX_e), rtol=1e-3, atol=1e-5))
+    except Exception as exc:  # anything a student's function may raise while being traced
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        return loss_and_gradient, f"{type(exc).__name__}: {first_line}"
+    if not same:
+        return loss_and_gradient, "the compiled function gives other values than the eager one"
+
+    def compiled(model_, X, target_y, l2_reg_):
+        if model_ is not model:
+            return loss_and_gradient(model_, X, target_y, l2_reg_)
+        return graph(tf.convert_to_tensor(X, tf.float32), tf.constant(int(target_y), tf.int32),
+                     tf.constant(float(l2_reg_), tf.float32))
+
+    compiled.__name__ = getattr(loss_and_gradient, "__name__", "compiled_loss_and_gradient")
+    compiled.graph = graph
+    return compiled, None
+
+
+def assignment_step(update_step, loss_and_gradient, model):
+    """Make the loop's ``step`` from the assignment's two functions, compiling the gradient when it can.
+
+    The student's ``update_step(model, X, target_y, l2_reg, learning_rate)`` calls their
+    ``loss_and_gradient`` by its global name. While the returned step runs, that global name refers to the
+    compiled version from :func:`compile_loss_and_gradient` (and is restored afterwards), so the update step is
+    run as written while the expensive forward/backward pass runs as one graph.
+
+    Returns:
+        ``(step, reason)``: the step for :func:`create_class_visualization`, and None if compiled, else a
+        one-line reason why it runs eagerly.
+    """
+    compiled, reason = compile_loss_and_gradient(loss_and_gradient, model)
+    name = getattr(loss_and_gradient, "__name__", None)
+    namespace = getattr(update_step, "__globals__", None)
+    if reason is not None or namespace is None or namespace.get(name) is not loss_and_gradient:
+        return update_step, reason
+
+    def step(model_, X, target_y, l2_reg, learning_rate):
+        namespace[name] = compiled
+        try:
+            return update_step(model_, X, target_y, l2_reg, learning_rate)
+        finally:
+            namespace[name] = loss_and_gradient
+
+    return step, None

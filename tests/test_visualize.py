@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import classviz
-from classviz.visualize import (compiled_ascent_step, create_class_visualization, initial_image,
-                                reference_loss_and_gradient)
+from classviz.reference import compiled_ascent_step, reference_loss_and_gradient
+from classviz.visualize import (assignment_step, compile_loss_and_gradient, create_class_visualization,
+                                initial_image)
 
 
 def test_reference_gradient_is_known_exactly(linear_model):
@@ -113,3 +114,45 @@ def test_command_line_main_job(tmp_path, squeezenet, weights_dir, capsys):
     assert img.shape == (224, 224, 3) and img.dtype == np.uint8
     scores = np.asarray(squeezenet(classviz.preprocess_image(img)[None]))[0]
     assert scores.argmax() == 76  # the saved PNG itself is classified as a tarantula
+
+
+def _numpy_gradient(model, X, target_y, l2_reg):
+    # a legitimate eager-only answer: .numpy() cannot run while tracing
+    loss, dX = reference_loss_and_gradient(model, X, target_y, l2_reg)
+    return loss, dX.numpy()
+
+
+def test_compile_loss_and_gradient_compiles_or_explains(linear_model):
+    compiled, reason = compile_loss_and_gradient(reference_loss_and_gradient, linear_model)
+    assert reason is None and compiled.graph.experimental_get_tracing_count() == 1
+    X = initial_image(np.random.default_rng(3))
+    loss, dX = compiled(linear_model, X, 130, 1e-3)
+    np.testing.assert_allclose(dX.numpy(), linear_model.score_gradient(130) - 2e-3 * X, rtol=1e-4, atol=1e-6)
+    compiled(linear_model, X, 5, 0.5)
+    assert compiled.graph.experimental_get_tracing_count() == 1  # class and l2_reg are tensors: no retrace
+    same, reason = compile_loss_and_gradient(_numpy_gradient, linear_model)
+    assert same is _numpy_gradient
+    assert reason == "AttributeError: 'SymbolicTensor' object has no attribute 'numpy'"
+
+
+def test_assignment_step_runs_the_update_step_with_the_compiled_gradient(linear_model):
+    namespace = {"np": np}
+    exec("def class_visualization_update_step(model, X, target_y, l2_reg, learning_rate):\n"
+         "    loss, dX = class_visualization_loss_and_gradient(model, X, target_y, l2_reg)\n"
+         "    return X + learning_rate * np.asarray(dX)\n", namespace)
+    calls = []
+
+    def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
+        calls.append(type(X).__name__)
+        return reference_loss_and_gradient(model, X, target_y, l2_reg)
+    namespace["class_visualization_loss_and_gradient"] = class_visualization_loss_and_gradient
+    step, reason = assignment_step(namespace["class_visualization_update_step"],
+                                   class_visualization_loss_and_gradient, linear_model)
+    assert reason is None
+    kwargs = dict(num_iterations=6, max_jitter=3, seed=9, l2_reg=1e-3)
+    calls.clear()
+    mine = create_class_visualization(76, linear_model, step=step, **kwargs)
+    assert calls == []  # the eager function was not called: its compiled graph ran instead
+    assert namespace["class_visualization_loss_and_gradient"] is class_visualization_loss_and_gradient
+    ref = create_class_visualization(76, linear_model, **kwargs)
+    np.testing.assert_allclose(mine.images, ref.images, rtol=1e-4, atol=1e-4)
