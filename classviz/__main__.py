@@ -99,9 +99,11 @@ def main(argv=None) -> int:
     fw.add_argument("--quiet", action="store_true")
     fw.set_defaults(func=cmd_fetch)
     args = parser.parse_args(argv)
+    from .weights import WeightsError
+
     try:
         return args.func(args)
-    except (TypeError, ValueError, FileNotFoundError) as exc:
+    except (TypeError, ValueError, FileNotFoundError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
