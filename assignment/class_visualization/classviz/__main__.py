@@ -1,0 +1,112 @@
+"""Command line: ``python -m classviz visualize --class tarantula --out tarantula.png`` and
+``python -m classviz fetch-weights``. ``python -m classviz --help`` lists the options."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
+
+
+def _save_grid(path: Path, images, titles) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(images), figsize=(3 * len(images), 3.4), squeeze=False)
+    for ax, img, title in zip(axes[0], images, titles):
+        ax.imshow(img)
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def cmd_visualize(args) -> int:
+    from PIL import Image
+
+    from . import class_index, class_name, deprocess_image, load_squeezenet
+    from .visualize import create_class_visualization
+
+    try:
+        targets = [class_index(c) for c in args.classes]
+    except (TypeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    model = load_squeezenet(args.weights)
+    result = create_class_visualization(
+        targets, model, seed=args.seed, progress=not args.quiet, num_iterations=args.iterations,
+        l2_reg=args.l2_reg, learning_rate=args.learning_rate, blur_every=args.blur_every,
+        max_jitter=args.max_jitter)
+    images = deprocess_image(result.images)
+    out = Path(args.out) if args.out else Path(f"{_slug(class_name(targets[0]))}.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = [out] if len(targets) == 1 else [
+        out.with_name(f"{out.stem}_{y}_{_slug(class_name(y))}.png") for y in targets]
+    for path, img in zip(paths, images):
+        Image.fromarray(img, mode="RGB").save(path)
+    if len(targets) > 1:
+        grid = out.with_name(f"{out.stem}_grid.png")
+        _save_grid(grid, images, [class_name(y) for y in targets])
+        print(f"grid: {grid}")
+    for path, y, score, top in zip(paths, targets, result.target_scores, result.top_k(5)):
+        ranked = ", ".join(f"{k} {class_name(k)} ({result.scores[paths.index(path)][k]:.1f})" for k in top)
+        print(f"{path}: class {y} '{class_name(y)}', final raw score {score:.2f}; top-5: {ranked}")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from .weights import GROUPS, WeightsError, fetch
+
+    groups = GROUPS if args.with_test_data else ("weights",)
+    try:
+        dest = fetch(groups, dest=args.dest, mirror=args.mirror, quiet=args.quiet)
+    except WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"SqueezeNet 1.1 files verified in {dest}")
+    return 0
+
+
+def main(argv=None) -> int:
+    from .visualize import DEFAULTS
+
+    parser = argparse.ArgumentParser(prog="python -m classviz", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    vis = sub.add_parser("visualize", help="generate class visualizations with the pretrained SqueezeNet 1.1")
+    vis.add_argument("--class", dest="classes", nargs="+", required=True, metavar="CLASS",
+                     help="ImageNet class name (case-insensitive) or index in [0, 1000); several allowed")
+    vis.add_argument("--iterations", type=int, default=DEFAULTS["num_iterations"])
+    vis.add_argument("--seed", type=int, default=0)
+    vis.add_argument("--out", help="PNG path (one class) or path stem (several classes); default <class>.png")
+    vis.add_argument("--l2-reg", type=float, default=DEFAULTS["l2_reg"])
+    vis.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"])
+    vis.add_argument("--blur-every", type=int, default=DEFAULTS["blur_every"])
+    vis.add_argument("--max-jitter", type=int, default=DEFAULTS["max_jitter"])
+    vis.add_argument("--weights", help="folder with weights/*.npy (default: fetched into datasets/)")
+    vis.add_argument("--quiet", action="store_true", help="no progress bar")
+    vis.set_defaults(func=cmd_visualize)
+    fw = sub.add_parser("fetch-weights", help="download and verify the pretrained weights (SHA-256)")
+    fw.add_argument("--with-test-data", action="store_true", help="also the reference inputs/outputs (tests)")
+    fw.add_argument("--dest", help="destination folder (default: $CLASSVIZ_WEIGHTS_DIR or datasets/)")
+    fw.add_argument("--mirror", help="local folder to copy from instead of the network "
+                                     "(default: $CLASSVIZ_WEIGHTS_MIRROR)")
+    fw.add_argument("--quiet", action="store_true")
+    fw.set_defaults(func=cmd_fetch)
+    args = parser.parse_args(argv)
+    from .weights import WeightsError
+
+    try:
+        return args.func(args)
+    except (TypeError, ValueError, FileNotFoundError, WeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
