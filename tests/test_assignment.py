@@ -1,0 +1,246 @@
+"""The assignment: the instructor source notebook, the generated student release, and their public checks.
+
+The source (``solutions/``) must follow the contract with the hidden grader (graded cells, points, hidden
+parts); the release (``assignment/``) must be exactly what ``tools/build_assignment.py`` generates from it and
+hold nothing of the solution, the hidden tests or the reference; the public checks of the notebook must pass
+for correct answers and catch the mistakes they are written for.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "tools"))
+import build_assignment  # noqa: E402
+
+NAME = "class_visualization"
+SOURCE = REPO / "solutions" / NAME / f"{NAME}.ipynb"
+RELEASE = REPO / "assignment" / NAME
+RELEASE_NB = RELEASE / f"{NAME}.ipynb"
+
+# The contract with the hidden grader (issue 4): graded cell -> points.
+GRADED_CELLS = {"test_loss_value": 2, "test_gradient_sign": 3, "test_l2_regularizer": 2, "test_raw_score": 1,
+                "test_update_step": 3, "test_score_increase": 3, "test_tf_function": 1}
+SOLUTION_CELLS = {"loss_and_gradient": "class_visualization_loss_and_gradient",
+                  "update_step": "class_visualization_update_step"}
+SIGNATURES = {"class_visualization_loss_and_gradient": ["model", "X", "target_y", "l2_reg"],
+              "class_visualization_update_step": ["model", "X", "target_y", "l2_reg", "learning_rate"]}
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS\n?", re.S)
+SOLUTION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
+
+
+def cells(path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+
+
+def source_of(cell) -> str:
+    return "".join(cell["source"])
+
+
+def by_id(path) -> dict:
+    return {c["id"]: c for c in cells(path)}
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+# --- the source notebook -------------------------------------------------------------------------------------
+
+def test_source_graded_cells_follow_the_grader_contract():
+    graded = {nbgrader_meta(c)["grade_id"]: c for c in cells(SOURCE) if nbgrader_meta(c).get("grade")}
+    assert {k: nbgrader_meta(c)["points"] for k, c in graded.items()} == GRADED_CELLS
+    assert sum(GRADED_CELLS.values()) == 15
+    for grade_id, cell in graded.items():
+        meta = nbgrader_meta(cell)
+        assert cell["cell_type"] == "code" and meta["locked"] and not meta["solution"], grade_id
+        text = source_of(cell)
+        first = text.splitlines()[0]
+        assert re.fullmatch(r'"""Check .+\."""', first), f"{grade_id}: first line must say what it checks: {first}"
+        check = grade_id.removeprefix("test_")
+        assert HIDDEN.findall(text) == [
+            f'from autograder.nbgrader_bridge import run_check\nrun_check("{check}")\n'], grade_id
+        visible = HIDDEN.sub("", text)
+        assert "class_visualization_" in visible, f"{grade_id}: the visible part must call the student's code"
+
+
+def test_source_solution_cells_define_the_exact_signatures():
+    ids = by_id(SOURCE)
+    for cell_id, func in SOLUTION_CELLS.items():
+        cell = ids[cell_id]
+        assert nbgrader_meta(cell)["solution"] and not nbgrader_meta(cell).get("grade")
+        (node,) = [n for n in ast.parse(source_of(cell)).body if isinstance(n, ast.FunctionDef)]
+        assert node.name == func
+        assert [a.arg for a in node.args.args] == SIGNATURES[func]
+        assert len(SOLUTION.findall(source_of(cell))) == 1
+
+
+def test_source_reference_answer_is_written_plainly():
+    ids = by_id(SOURCE)
+    loss_code = SOLUTION.findall(source_of(ids["loss_and_gradient"]))[0]
+    for piece in ("tf.GradientTape()", "tape.watch(X)", "scores = model(X)", "scores[0, target_y]",
+                  "l2_reg * tf.reduce_sum(tf.square(X))"):
+        assert piece in loss_code
+    step_code = SOLUTION.findall(source_of(ids["update_step"]))[0]
+    assert "X + learning_rate * np.asarray(dX)" in step_code and "np.float32" in step_code
+
+
+def test_source_is_committed_without_outputs():
+    for cell in cells(SOURCE):
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, cell["id"]
+
+
+def test_source_teaches_the_method():
+    text = "\n".join(source_of(c) for c in cells(SOURCE) if c["cell_type"] == "markdown")
+    for needed in ("raw score", "gradient ascent", "jitter", "blur", "clip", "Simonyan", "Yosinski",
+                   "tf.GradientTape", "tf.function", "tf.nn.l2_loss", "half"):
+        assert needed.lower() in text.lower(), needed
+    wrapper = source_of(by_id(SOURCE)["create_class_visualization"])
+    for kwarg in ("l2_reg", "learning_rate", "num_iterations", "blur_every", "max_jitter", "show_every", "seed"):
+        assert kwarg in wrapper
+    assert "visualize.assignment_step(" in wrapper and "callback=show" in wrapper
+
+
+# --- the release -----------------------------------------------------------------------------------------------
+
+def test_release_is_a_fresh_build(tmp_path):
+    fresh = build_assignment.build(NAME, tmp_path)
+    assert build_assignment.differences(fresh, RELEASE) == [], (
+        "assignment/ is out of date: run `.venv/bin/python tools/build_assignment.py`")
+
+
+def test_release_holds_the_notebook_and_the_student_package_only():
+    from classviz._release import student_package_files
+
+    expected = {f"{NAME}.ipynb", "requirements.txt"} | {f"classviz/{p.as_posix()}" for p in student_package_files()}
+    assert set(build_assignment.release_files(RELEASE)) == expected
+    assert not (RELEASE / "classviz" / "reference.py").exists()
+
+
+@pytest.mark.parametrize("forbidden", ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN", "run_check", "from autograder", "import autograder",
+                                       "def reference_loss_and_gradient", "def compiled_ascent_step"])
+def test_release_files_hold_no_solution_hidden_test_or_reference(forbidden):
+    for rel in build_assignment.release_files(RELEASE):
+        assert forbidden not in (RELEASE / rel).read_text(encoding="utf-8"), f"{forbidden!r} in assignment/{NAME}/{rel}"
+
+
+def test_release_notebook_has_stubs_and_no_solution_code():
+    release, source = by_id(RELEASE_NB), by_id(SOURCE)
+    assert list(release) == list(source)  # same cells in the same order
+    for cell_id, func in SOLUTION_CELLS.items():
+        (node,) = [n for n in ast.parse(source_of(release[cell_id])).body if isinstance(n, ast.FunctionDef)]
+        body = [type(n).__name__ for n in node.body]
+        assert body == ["Expr", "Raise", "Return"], f"{func} in the release must be a stub, but has {body}"
+        assert ast.unparse(node.body[1]) == "raise NotImplementedError()"
+    solution_lines = {line.strip() for cell_id in SOLUTION_CELLS
+                      for line in SOLUTION.findall(source_of(source[cell_id]))[0].splitlines() if line.strip()}
+    for cell in release.values():
+        if cell["cell_type"] != "code":
+            continue
+        text = source_of(cell)
+        tree = ast.parse(text)
+        names = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)} | {
+            n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        assert not names & {"GradientTape", "gradient", "watch"}, cell["id"]
+        assert not solution_lines & {line.strip() for line in text.splitlines()}, cell["id"]
+    # the markdown and the other cells are the source's
+    for cell_id, cell in source.items():
+        if cell_id not in SOLUTION_CELLS:
+            assert HIDDEN.sub("", source_of(cell)).rstrip() == source_of(release[cell_id]).rstrip(), cell_id
+
+
+def test_release_requirements_are_the_course_pins():
+    text = (RELEASE / "requirements.txt").read_text(encoding="utf-8")
+    root = (REPO / "requirements.txt").read_text(encoding="utf-8")
+    pins = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert [p.split("==")[0] for p in pins] == list(build_assignment.RELEASE_REQUIREMENTS)
+    assert all(re.search(rf"^{re.escape(p)}$", root, re.M) for p in pins)
+
+
+# --- nbgrader configuration -----------------------------------------------------------------------------------
+
+def test_nbgrader_config_wires_the_course(tmp_path):
+    script = (
+        "import json, os; from traitlets.config.loader import PyFileConfigLoader\n"
+        f"c = PyFileConfigLoader('nbgrader_config.py', path={str(REPO)!r}).load_config()\n"
+        "print(json.dumps({'source': c.CourseDirectory.source_directory, 'release': c.CourseDirectory.release_directory,"
+        " 'timeout': c.Execute.timeout, 'startup': c.Execute.startup_timeout, 'ignore': c.CourseDirectory.ignore,"
+        " 'pythonpath': os.environ['PYTHONPATH'], 'path': os.environ['PATH'],"
+        " 'weights': os.environ['CLASSVIZ_WEIGHTS_DIR']}))")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": "/elsewhere"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         check=True)
+    got = json.loads(out.stdout)
+    assert (got["source"], got["release"]) == ("solutions", "assignment")
+    assert got["timeout"] >= 600 and got["startup"] >= 120
+    assert got["pythonpath"].split(":") == [str(REPO), "/elsewhere"]
+    assert got["path"].split(":")[0] == str(Path(sys.executable).parent)
+    assert got["weights"] == str(REPO / "datasets" / "squeezenet1.1_nchw")
+    assert "datasets" in got["ignore"]
+
+
+# --- the public checks of the notebook, run in-process on answers right and wrong ----------------------------
+
+REFERENCE = {cell_id: SOLUTION.sub(lambda m: m.group(1), source_of(by_id(SOURCE)[cell_id]))
+             for cell_id in SOLUTION_CELLS}
+LOSS, STEP = REFERENCE["loss_and_gradient"], REFERENCE["update_step"]
+VARIANTS = {
+    # name: (loss_and_gradient code, update_step code, visible checks expected to fail; None = not asserted)
+    "reference": (LOSS, STEP, set()),
+    "l2_loss_half": (LOSS.replace("tf.reduce_sum(tf.square(X))", "tf.nn.l2_loss(X)"), STEP, set()),
+    "tensor_return": (LOSS, STEP.replace("np.asarray(X + learning_rate * np.asarray(dX), dtype=np.float32)",
+                                         "(tf.constant(X) + learning_rate * dX).numpy()"), set()),
+    "stub": (None, None, set(GRADED_CELLS)),
+    "descent": (LOSS, STEP.replace("X + learning_rate", "X - learning_rate"),
+                {"test_update_step", "test_score_increase"}),
+    "no_l2": (LOSS.replace(" - l2_reg * tf.reduce_sum(tf.square(X))", ""), STEP,
+              {"test_loss_value", "test_l2_regularizer"}),
+    "softmax": (LOSS.replace("scores = model(X)", "scores = tf.nn.softmax(model(X))"), STEP,
+                {"test_loss_value", "test_raw_score", "test_score_increase"}),
+    "in_place": (LOSS, STEP.replace("X_new = np.asarray(X + learning_rate * np.asarray(dX), dtype=np.float32)",
+                                    "X += learning_rate * np.asarray(dX)\n    X_new = X"), {"test_update_step"}),
+    "numpy_inside": (LOSS.replace("dX = tape.gradient(loss, X)", "dX = tf.constant(tape.gradient(loss, X).numpy())"),
+                     STEP, {"test_tf_function"}),
+}
+
+
+def run_public_checks(model, loss_code, step_code) -> set:
+    """Run the notebook's provided cells, the given answers and the visible part of each graded cell."""
+    import tensorflow as tf
+
+    import classviz
+    from classviz import visualize
+
+    release, source = by_id(RELEASE_NB), by_id(SOURCE)
+    namespace = {"np": np, "tf": tf, "classviz": classviz, "visualize": visualize, "model": model}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(source_of(source["public_check_helpers"]), namespace)
+        exec(loss_code or source_of(release["loss_and_gradient"]), namespace)
+        exec(step_code or source_of(release["update_step"]), namespace)
+        failed = set()
+        for grade_id in GRADED_CELLS:
+            try:
+                exec(HIDDEN.sub("", source_of(source[grade_id])), namespace)
+            except (AssertionError, NotImplementedError):
+                failed.add(grade_id)
+    return failed
+
+
+@pytest.mark.weights
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_public_checks_pass_right_answers_and_catch_mistakes(squeezenet, variant):
+    loss_code, step_code, expected = VARIANTS[variant]
+    assert run_public_checks(squeezenet, loss_code, step_code) == expected
