@@ -71,6 +71,29 @@ def release_requirements() -> str:
             + "".join(pins[name] + "\n" for name in RELEASE_REQUIREMENTS))
 
 
+def generate(course_root: Path, name: str) -> Path:
+    """Run ``nbgrader generate_assignment name`` in the nbgrader course ``course_root`` and return its release.
+
+    The source notebook must be in ``course_root/solutions/name/``; this repository's ``nbgrader_config.py``
+    is used (nbgrader runs from the repository root, with ``--CourseDirectory.root=course_root``). The
+    assignment is recorded in ``course_root/gradebook.db``.
+
+    Raises:
+        RuntimeError: ``nbgrader generate_assignment`` failed (its output is in the message).
+    """
+    _run_nbgrader(["generate_assignment", name, "--force", f"--CourseDirectory.root={course_root}",
+                   "--log-level=WARN"])
+    return Path(course_root) / "assignment" / name
+
+
+def add_student_files(release: Path) -> None:
+    """Add what a student needs beside the notebook: the student copy of ``classviz`` and requirements.txt."""
+    from classviz._release import copy_student_package
+
+    copy_student_package(release)
+    (Path(release) / "requirements.txt").write_text(release_requirements(), encoding="utf-8")
+
+
 def build(name: str, dest: Path) -> Path:
     """Build the release of assignment ``name`` into ``dest/name`` (replacing it) and return that folder.
 
@@ -78,8 +101,6 @@ def build(name: str, dest: Path) -> Path:
         FileNotFoundError: no source notebook ``solutions/<name>/<name>.ipynb``.
         RuntimeError: ``nbgrader generate_assignment`` failed (its output is in the message).
     """
-    from classviz._release import copy_student_package
-
     source = SOURCE_DIR / name
     if not (source / f"{name}.ipynb").is_file():
         raise FileNotFoundError(f"no source notebook {source / (name + '.ipynb')}")
@@ -87,15 +108,12 @@ def build(name: str, dest: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="build_assignment_") as tmp:
         course = Path(tmp)
         shutil.copytree(source, course / "solutions" / name, ignore=shutil.ignore_patterns(*IGNORED))
-        _run_nbgrader(["generate_assignment", name, "--force", f"--CourseDirectory.root={course}",
-                       "--log-level=WARN"])
-        generated = course / "assignment" / name
+        generated = generate(course, name)
         if out.exists():
             shutil.rmtree(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(generated, out)
-    copy_student_package(out)
-    (out / "requirements.txt").write_text(release_requirements(), encoding="utf-8")
+    add_student_files(out)
     return out
 
 
