@@ -3,9 +3,14 @@
 Rule of this module: (model, images, classes, l2_reg) => (loss, gradient), for
 ``L(I) = sum_i s_{y_i}(I_i) - l2_reg * ||I||_2^2`` (Simonyan et al. 2014, eq. 1, with the L2 term of the
 CS231n seed), and the whole reference iteration compiled once per model with ``tf.function``: jitter,
-forward pass, input gradient, ascent step, un-jitter and clip run as one graph, traced once (every
-per-iteration value is a tensor argument with a fixed signature) -- the TF2 counterpart of the seed's
-"build the gradient graph outside the loop".
+forward pass, input gradient, ascent step, un-jitter, clip and the periodic blur run as one graph, traced
+once (every per-iteration value is a tensor argument with a fixed signature) -- the TF2 counterpart of the
+seed's "build the gradient graph outside the loop".
+
+Only the target scores s_{y_i} are needed, so for the SqueezeNet 1.1 of :mod:`classviz.squeezenet` the
+compiled iteration evaluates the classifier (``conv25``, a 1x1 convolution to 1000 channels, about a quarter of
+the network's multiply-adds) for the target channel of each image only: the same scores and the same input
+gradient as the full model, for about 75% of the arithmetic (see BENCHMARKS.md).
 
 The assignment build leaves this file out of the student's copy of ``classviz``.
 """
@@ -14,8 +19,14 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
+
+from ._checks import check_number
 from .image import PREPROCESSED_MAX, PREPROCESSED_MIN
 from .squeezenet import IMAGE_SIZE
+
+BLUR_TRUNCATE = 4.0
+"""Gaussian kernel half-width in standard deviations (``scipy.ndimage.gaussian_filter1d``'s default)."""
 
 _COMPILED_STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -45,37 +56,151 @@ def reference_loss_and_gradient(model, X, target_y, l2_reg):
     return loss, tape.gradient(loss, X)
 
 
-def compiled_ascent_step(model):
-    """The reference iteration (jitter, ascent step, un-jitter, clip) compiled once for ``model``.
+def gaussian_kernel1d(sigma: float, truncate: float = BLUR_TRUNCATE) -> np.ndarray:
+    """The 1-D Gaussian weights ``scipy.ndimage.gaussian_filter1d`` uses (order 0).
+
+    Args:
+        sigma: standard deviation in pixels, > 0.
+        truncate: half-width in standard deviations; the radius is ``int(truncate * sigma + 0.5)`` pixels.
 
     Returns:
-        A ``tf.function`` ``step(X, target_y, dy, dx, l2_reg, learning_rate) -> (X_new, target_scores)``
-        with X float32 (N, 224, 224, 3), target_y int32 (N,), dy/dx int32 scalars (pixels), l2_reg and
-        learning_rate float32 scalars; ``target_scores`` (N,) are the raw target scores of the jittered input
-        before the step. Cached per model; its input signature is fixed, so it never retraces.
+        float64 (2 * radius + 1,) weights summing to 1 (5 taps for sigma 0.5).
     """
-    step = _COMPILED_STEPS.get(model)
-    if step is not None:
-        return step
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    phi = np.exp(-0.5 / (float(sigma) ** 2) * x ** 2)
+    return phi / phi.sum()
+
+
+def blur_tensor(X, sigma: float, truncate: float = BLUR_TRUNCATE):
+    """Graph version of :func:`classviz.blur_image`: Gaussian blur of NHWC images along height and width.
+
+    Separable depthwise convolution with :func:`gaussian_kernel1d` after ``SYMMETRIC`` padding, which is
+    SciPy's ``mode='reflect'`` (``d c b a | a b c d | d c b a``); it matches ``classviz.blur_image`` to about
+    1e-6 (float32 rounding). Usable eagerly and inside ``tf.function``.
+
+    Args:
+        X: float32 tensor (N, H, W, C) with H and W larger than the kernel radius.
+        sigma: standard deviation in pixels, > 0 (a Python number: it fixes the kernel size).
+        truncate: half-width in standard deviations.
+
+    Returns:
+        float32 tensor of X's shape.
+    """
     import tensorflow as tf
 
-    low = tf.constant(PREPROCESSED_MIN)
-    high = tf.constant(PREPROCESSED_MAX)
+    w = gaussian_kernel1d(sigma, truncate).astype(np.float32)
+    r = (len(w) - 1) // 2
+    channels = X.shape[-1]
+    X = tf.pad(X, [[0, 0], [r, r], [r, r], [0, 0]], mode="SYMMETRIC")
+    along_h = tf.constant(np.tile(w[:, None, None, None], (1, 1, channels, 1)))
+    along_w = tf.constant(np.tile(w[None, :, None, None], (1, 1, channels, 1)))
+    X = tf.nn.depthwise_conv2d(X, along_h, strides=[1, 1, 1, 1], padding="VALID")
+    return tf.nn.depthwise_conv2d(X, along_w, strides=[1, 1, 1, 1], padding="VALID")
+
+
+def class_head_split(model):
+    """Split the SqueezeNet 1.1 of :mod:`classviz.squeezenet` into features and classifier, if it is one.
+
+    The model ends ``scores = mean_{h,w} relu(conv25(F))`` with ``conv25`` a 1x1 convolution from the 512
+    feature channels to 1000 classes, so one class score needs only one column of ``conv25``'s kernel.
+
+    Args:
+        model: any model.
+
+    Returns:
+        ``(features, kernel, bias)``: a ``keras.Model`` float32 (N, 224, 224, 3) -> (N, 13, 13, 512) sharing
+        the model's layers, and conv25's kernel (1, 1, 512, 1000) and bias (1000,) variables; or None when
+        ``model`` does not have exactly that structure (then the full model is used).
+    """
+    try:
+        import keras
+
+        if not isinstance(model, keras.Model):
+            return None
+        conv, pool = model.get_layer("conv25"), model.get_layer("global_avg_pool")
+        if not (isinstance(conv, keras.layers.Conv2D) and isinstance(pool, keras.layers.GlobalAveragePooling2D)
+                and tuple(conv.kernel_size) == (1, 1) and tuple(conv.strides) == (1, 1) and conv.use_bias
+                and conv.activation is keras.activations.relu and not pool.keepdims
+                and pool.data_format == "channels_last" and conv.data_format == "channels_last"
+                and len(model.outputs) == 1 and model.outputs[0] is pool.output and pool.input is conv.output):
+            return None
+        return keras.Model(model.inputs, conv.input, name=f"{model.name}_features"), conv.kernel, conv.bias
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def compiled_ascent_step(model, batch_size: int | None = None, *, class_head: bool = True):
+    """The reference iteration (jitter, ascent step, un-jitter, clip, optional blur) compiled once for ``model``.
+
+    One iteration of the seed's loop as one graph (Simonyan et al. 2014 for the ascent on
+    ``L = sum_i s_{y_i}(I_i) - l2_reg * ||I||_2^2``; Yosinski et al. 2015 for jitter, clipping and blur):
+    ``Xj = roll(X, (dy, dx))``, ``Xj += learning_rate * (ds/dXj - 2 * l2_reg * Xj)``, roll back, clip to the
+    valid range, then, when ``blur``, a Gaussian blur of sigma :data:`classviz.visualize.BLUR_SIGMA` pixels
+    (:func:`blur_tensor`, equal to ``classviz.blur_image`` to about 1e-6).
+
+    Args:
+        model: callable float32 (N, 224, 224, 3) -> (N, 1000) raw class scores.
+        batch_size: the number of images N the step will be called with (faster: static shapes, and the clip
+            bounds need no broadcasting), or None for any N.
+        class_head: for the SqueezeNet 1.1 of :mod:`classviz.squeezenet`, evaluate only the target column of
+            the classifier (:func:`class_head_split`; same scores and gradient, about 25% less arithmetic);
+            False always runs the full model (for benchmarks).
+
+    Returns:
+        A ``tf.function`` ``step(X, target_y, dy, dx, l2_reg, learning_rate, blur=False)
+        -> (X_new, target_scores)`` with X float32 (N, 224, 224, 3) preprocessed, target_y int32 (N,), dy/dx
+        int32 scalars (pixels), l2_reg and learning_rate float32 scalars and blur a bool scalar;
+        ``target_scores`` float32 (N,) are the raw target scores of the jittered input before the step.
+        Cached per (model, batch_size, class_head); its input signature is fixed, so it traces once and never
+        retraces.
+
+    Raises:
+        ValueError: ``batch_size`` is not None or an integer >= 1.
+    """
+    if batch_size is not None:
+        batch_size = check_number(batch_size, "batch_size", minimum=1, integer=True)
+    cached = _COMPILED_STEPS.setdefault(model, {})
+    key = (batch_size, bool(class_head))
+    if key in cached:
+        return cached[key]
+    import tensorflow as tf
+
+    from .visualize import BLUR_SIGMA
+
+    shape = (batch_size or 1, IMAGE_SIZE, IMAGE_SIZE, 3)
+    # Full-size bounds: broadcasting a (3,) vector over NHWC is ~10x slower than an elementwise min/max.
+    low = tf.constant(np.broadcast_to(PREPROCESSED_MIN, shape[0 if batch_size else 1:]))
+    high = tf.constant(np.broadcast_to(PREPROCESSED_MAX, shape[0 if batch_size else 1:]))
+    head = class_head_split(model) if class_head else None
+    # The graph captures the variables, not the model: the cache entry does not keep the model alive.
+    model_ref = weakref.ref(model)
     spec = tf.TensorSpec
 
-    @tf.function(input_signature=[spec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32), spec([None], tf.int32),
-                                  spec([], tf.int32), spec([], tf.int32), spec([], tf.float32),
-                                  spec([], tf.float32)], reduce_retracing=True)
-    def step(X, target_y, dy, dx, l2_reg, learning_rate):
+    def target_scores_of(Xj, target_y):
+        if head is None:
+            scores = model_ref()(Xj)
+            return tf.gather(scores, target_y[:, None], axis=1, batch_dims=1)[:, 0]
+        features, kernel, bias = head
+        columns = tf.gather(tf.reshape(kernel, kernel.shape[2:]), target_y, axis=1)  # (512, N)
+        z = tf.einsum("nhwc,cn->nhw", features(Xj), columns) + tf.gather(bias, target_y)[:, None, None]
+        return tf.reduce_mean(tf.nn.relu(z), axis=[1, 2])
+
+    @tf.function(input_signature=[spec([batch_size, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32),
+                                  spec([batch_size], tf.int32), spec([], tf.int32), spec([], tf.int32),
+                                  spec([], tf.float32), spec([], tf.float32), spec([], tf.bool)], autograph=False)
+    def step(X, target_y, dy, dx, l2_reg, learning_rate, blur=False):
         Xj = tf.roll(X, shift=[dy, dx], axis=[1, 2])
         with tf.GradientTape() as tape:
             tape.watch(Xj)
-            scores = model(Xj)
-            target_scores = tf.gather(scores, target_y[:, None], axis=1, batch_dims=1)[:, 0]
-            loss = tf.reduce_sum(target_scores) - l2_reg * tf.reduce_sum(tf.square(Xj))
-        Xj = Xj + learning_rate * tape.gradient(loss, Xj)
-        X = tf.roll(Xj, shift=[-dy, -dx], axis=[1, 2])
-        return tf.clip_by_value(X, low, high), target_scores
+            target_scores = target_scores_of(Xj, target_y)
+            score_sum = tf.reduce_sum(target_scores)
+        # dL/dXj = ds/dXj - 2 l2_reg Xj: the L2 term's gradient in closed form (its value is never needed).
+        ds = tape.gradient(score_sum, Xj, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        Xj = Xj + learning_rate * (ds - (2.0 * l2_reg) * Xj)
+        X = tf.minimum(tf.maximum(tf.roll(Xj, shift=[-dy, -dx], axis=[1, 2]), low), high)
+        X = tf.cond(blur, lambda: blur_tensor(X, BLUR_SIGMA), lambda: X)
+        return X, target_scores
 
-    _COMPILED_STEPS[model] = step
+    cached[key] = step
     return step

@@ -5,8 +5,8 @@ import pytest
 
 import classviz
 from classviz.reference import compiled_ascent_step, reference_loss_and_gradient
-from classviz.visualize import (assignment_step, compile_loss_and_gradient, create_class_visualization,
-                                initial_image)
+from classviz.visualize import (BLUR_SIGMA, assignment_step, compile_loss_and_gradient,
+                                create_class_visualization, initial_image)
 
 
 def test_reference_gradient_is_known_exactly(linear_model):
@@ -17,27 +17,49 @@ def test_reference_gradient_is_known_exactly(linear_model):
     np.testing.assert_allclose(dX.numpy(), linear_model.score_gradient(76) - 2e-3 * X, rtol=1e-4, atol=1e-6)
 
 
-def test_compiled_step_equals_the_seed_iteration(linear_model):
+@pytest.mark.parametrize("batch_size", [None, 2])
+@pytest.mark.parametrize("blur", [False, True])
+def test_compiled_step_equals_the_seed_iteration(linear_model, batch_size, blur):
     import tensorflow as tf
 
     X = initial_image(np.random.default_rng(1), 2)
     targets = [76, 130]
-    step = compiled_ascent_step(linear_model)
+    step = compiled_ascent_step(linear_model, batch_size)
     out, scores = step(tf.constant(X), tf.constant(targets), tf.constant(3), tf.constant(-5),
-                       tf.constant(1e-3), tf.constant(25.0))
+                       tf.constant(1e-3), tf.constant(25.0), tf.constant(blur))
     Xj = classviz.jitter(X, 3, -5)
     grad = np.concatenate([linear_model.score_gradient(y) for y in targets]) - 2e-3 * Xj
     expected = classviz.clip_to_valid_range(classviz.unjitter(Xj + 25.0 * grad, 3, -5))
+    if blur:
+        expected = classviz.blur_image(expected, sigma=BLUR_SIGMA)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(scores.numpy(), np.asarray(linear_model(Xj))[[0, 1], targets], rtol=1e-5)
-    assert compiled_ascent_step(linear_model) is step  # cached per model
+    assert compiled_ascent_step(linear_model, batch_size) is step  # cached per model and batch size
+    assert step.experimental_get_tracing_count() == 1  # blur is a tensor too: one graph for both cases
+
+
+class _CountingModel:
+    """Wraps a stand-in and counts the Python calls of the model: one per trace, plus every eager call."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def __call__(self, X):
+        self.calls += 1
+        return self.model(X)
 
 
 def test_no_retracing_over_50_iterations(linear_model):
-    create_class_visualization(3, linear_model, num_iterations=50, seed=0)
-    step = compiled_ascent_step(linear_model)
-    create_class_visualization([5, 6], linear_model, num_iterations=50, seed=1, l2_reg=0.5, learning_rate=2.0)
-    assert step.experimental_get_tracing_count() == 1
+    model = _CountingModel(linear_model)
+    create_class_visualization(3, model, num_iterations=50, seed=0)
+    assert model.calls == 2  # one trace of the step + the final (eager) scores; not one per iteration
+    create_class_visualization(7, model, num_iterations=50, seed=1, l2_reg=0.5, learning_rate=2.0, blur_every=3,
+                               max_jitter=30)
+    assert model.calls == 3  # new class, hyper-parameters and offsets: no new trace, only the final scores
+    create_class_visualization([5, 6], model, num_iterations=50, seed=2)
+    assert model.calls == 5  # a new batch size: its own graph, traced once
+    assert compiled_ascent_step(model, 1).experimental_get_tracing_count() == 1
+    assert compiled_ascent_step(model, 2).experimental_get_tracing_count() == 1
 
 
 def _student_style_step(model, X, target_y, l2_reg, learning_rate):
