@@ -82,6 +82,8 @@ def test_loop_is_seeded_and_reports_per_iteration_scores(linear_model):
     np.testing.assert_array_equal(a.images, b.images)
     assert len(a.history) == 7 and all(h.shape == (3,) and h.dtype == np.float32 for h in a.history)
     assert isinstance(a.images, np.ndarray) and a.images.dtype == np.float32 and a.images.shape == (3, 224, 224, 3)
+    assert len(a.seconds) == 7 and np.all(np.diff(a.seconds) >= 0) and a.ms_per_iteration > 0  # recorded, not judged
+    assert np.isnan(create_class_visualization(1, linear_model, num_iterations=1).ms_per_iteration)
 
 
 def test_callback_gets_a_numpy_copy(linear_model):

@@ -178,3 +178,24 @@ def test_assignment_step_runs_the_update_step_with_the_compiled_gradient(linear_
     assert namespace["class_visualization_loss_and_gradient"] is class_visualization_loss_and_gradient
     ref = create_class_visualization(76, linear_model, **kwargs)
     np.testing.assert_allclose(mine.images, ref.images, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.weights
+def test_command_line_several_classes_is_one_batch_with_a_grid(tmp_path, weights_dir, capsys):
+    from PIL import Image
+
+    from classviz.__main__ import main
+
+    out = tmp_path / "many.png"
+    assert main(["visualize", "--class", "tarantula", "flamingo", "963", "tarantula", "--iterations", "3",
+                 "--out", str(out), "--weights", str(weights_dir)]) == 0
+    captured = capsys.readouterr()
+    names = ["many_76_tarantula.png", "many_130_flamingo.png", "many_963_pizza.png", "many_76_tarantula_2.png"]
+    for name in names:
+        assert Image.open(tmp_path / name).size == (224, 224)
+        assert f"{tmp_path / name}: class" in captured.out
+    grid = Image.open(tmp_path / "many_grid.png")
+    assert grid.size[0] > 3 * grid.size[1]  # one row of four titled panels
+    assert "3 iterations of 4 image(s)" in captured.out and "ms/iteration" in captured.out
+    assert "gradient ascent" in captured.err and "3/3" in captured.err  # the progress bar, on stderr
+    assert not (tmp_path / "many.png").exists()
