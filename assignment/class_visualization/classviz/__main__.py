@@ -12,16 +12,24 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")
 
 
+GRID_COLUMNS = 4
+"""Images per row of the grid saved for several classes."""
+
+
 def _save_grid(path: Path, images, titles) -> None:
+    """Save uint8 (N, 224, 224, 3) images as one PNG, up to GRID_COLUMNS per row, each titled."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(images), figsize=(3 * len(images), 3.4), squeeze=False)
-    for ax, img, title in zip(axes[0], images, titles):
+    cols = min(len(images), GRID_COLUMNS)
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, title in zip(axes.flat, images, titles):
         ax.imshow(img)
         ax.set_title(title, fontsize=10)
-        ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -46,18 +54,33 @@ def cmd_visualize(args) -> int:
     images = deprocess_image(result.images)
     out = Path(args.out) if args.out else Path(f"{_slug(class_name(targets[0]))}.png")
     out.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out] if len(targets) == 1 else [
-        out.with_name(f"{out.stem}_{y}_{_slug(class_name(y))}.png") for y in targets]
+    paths = [out] if len(targets) == 1 else _class_paths(out, targets)
     for path, img in zip(paths, images):
         Image.fromarray(img, mode="RGB").save(path)
     if len(targets) > 1:
         grid = out.with_name(f"{out.stem}_grid.png")
-        _save_grid(grid, images, [class_name(y) for y in targets])
+        _save_grid(grid, images, [f"{y} {class_name(y)}" for y in targets])
         print(f"grid: {grid}")
-    for path, y, score, top in zip(paths, targets, result.target_scores, result.top_k(5)):
-        ranked = ", ".join(f"{k} {class_name(k)} ({result.scores[paths.index(path)][k]:.1f})" for k in top)
+    for i, (path, y, score, top) in enumerate(zip(paths, targets, result.target_scores, result.top_k(5))):
+        ranked = ", ".join(f"{k} {class_name(k)} ({result.scores[i][k]:.1f})" for k in top)
         print(f"{path}: class {y} '{class_name(y)}', final raw score {score:.2f}; top-5: {ranked}")
+    if args.iterations:
+        print(f"gradient ascent: {args.iterations} iterations of {len(targets)} image(s) in "
+              f"{result.seconds[-1]:.2f} s; {result.ms_per_iteration:.1f} ms/iteration after the first "
+              f"(which traces the graph)")
     return 0
+
+
+def _class_paths(out: Path, targets) -> list[Path]:
+    """``<stem>_<index>_<name>.png`` per class; a class given again gets ``_2``, ``_3``, ... appended."""
+    from . import class_name
+
+    paths, seen = [], {}
+    for y in targets:
+        seen[y] = seen.get(y, 0) + 1
+        again = f"_{seen[y]}" if seen[y] > 1 else ""
+        paths.append(out.with_name(f"{out.stem}_{y}_{_slug(class_name(y))}{again}.png"))
+    return paths
 
 
 def cmd_fetch(args) -> int:

@@ -19,6 +19,7 @@ assignment. The reference step (``step=None``) lives in :mod:`classviz.reference
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,11 +47,21 @@ class VisualizationResult:
         target_y: int list of the N target classes.
         scores: float32 (N, 1000) raw class scores of the final images.
         history: per iteration, the raw target scores (N,) measured during the step (reference step only).
+        seconds: per iteration, wall-clock seconds (float) from the start of the loop to the end of that
+            iteration.
     """
     images: np.ndarray
     target_y: list
     scores: np.ndarray
     history: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+
+    @property
+    def ms_per_iteration(self) -> float:
+        """Mean wall-clock milliseconds per iteration after the first (which traces the graph); NaN if < 2."""
+        if len(self.seconds) < 2:
+            return float("nan")
+        return 1e3 * (self.seconds[-1] - self.seconds[0]) / (len(self.seconds) - 1)
 
     @property
     def target_scores(self) -> np.ndarray:
@@ -116,36 +127,82 @@ def create_class_visualization(target_y, model, *, step=None, seed=0, callback=N
 
     import tensorflow as tf
 
-    history = []
-    if step is None:
-        from .reference import compiled_ascent_step  # noqa: PLC0415 (not released)
-
-        compiled = compiled_ascent_step(model)
-        y = tf.constant(targets, tf.int32)
-        l2 = tf.constant(l2_reg, tf.float32)
-        lr = tf.constant(learning_rate, tf.float32)
     iterations = range(num_iterations)
     if progress:
         from tqdm.auto import tqdm
         iterations = tqdm(iterations, desc="gradient ascent", unit="it")
-    for t in iterations:
-        dy, dx = random_jitter_offsets(rng, max_jitter)
-        if step is None:
-            X, scores = compiled(tf.constant(X), y, tf.constant(dy), tf.constant(dx), l2, lr)
-            X = X.numpy()
-            history.append(scores.numpy())
-        else:
+    seconds = []
+    if step is None:
+        X, history = _reference_loop(model, X, targets, rng, iterations, num_iterations=num_iterations,
+                                     l2_reg=l2_reg, learning_rate=learning_rate, blur_every=blur_every,
+                                     max_jitter=max_jitter, show_every=show_every, callback=callback,
+                                     seconds=seconds)
+    else:
+        history = []
+        start = time.perf_counter()
+        for t in iterations:
+            dy, dx = random_jitter_offsets(rng, max_jitter)
             X = np.concatenate([
                 unjitter(np.asarray(step(model, jitter(X[i:i + 1], dy, dx), targets[i], l2_reg, learning_rate),
                                     dtype=np.float32), dy, dx)
                 for i in range(len(targets))])
             X = clip_to_valid_range(X)
-        if t % blur_every == 0:
-            X = blur_image(X, sigma=BLUR_SIGMA)
-        if callback is not None and (t == 0 or (t + 1) % show_every == 0 or t == num_iterations - 1):
-            callback(t, X)
+            if t % blur_every == 0:
+                X = blur_image(X, sigma=BLUR_SIGMA)
+            seconds.append(time.perf_counter() - start)
+            if callback is not None and _shown(t, show_every, num_iterations):
+                callback(t, X)
     scores = np.asarray(model(tf.constant(X)), dtype=np.float32)
-    return VisualizationResult(images=X, target_y=targets, scores=scores, history=history)
+    return VisualizationResult(images=X, target_y=targets, scores=scores, history=history, seconds=seconds)
+
+
+def _shown(t: int, show_every: int, num_iterations: int) -> bool:
+    """The seed's display rule: after the first iteration, every ``show_every``-th and the last."""
+    return t == 0 or (t + 1) % show_every == 0 or t == num_iterations - 1
+
+
+def _reference_loop(model, X, targets, rng, iterations, *, num_iterations, l2_reg, learning_rate, blur_every,
+                    max_jitter, show_every, callback, seconds):
+    """The loop with the compiled reference iteration: X stays a tensor, one graph call per iteration.
+
+    Jitter offsets come from ``rng`` exactly as in the student-step loop (one :func:`random_jitter_offsets`
+    call per iteration, in order); jitter, step, un-jitter, clip and the blur of blur iterations run in the
+    graph of :func:`classviz.reference.compiled_ascent_step`, and X is copied to the host only for ``callback``
+    and at the end.
+
+    Returns:
+        (X, history): float32 (N, 224, 224, 3) NumPy images and the per-iteration (N,) target scores; the
+        end time of each iteration (seconds since the start) is appended to ``seconds``.
+    """
+    import tensorflow as tf
+
+    from .reference import compiled_ascent_step  # noqa: PLC0415 (not released)
+
+    # The concrete function of the fixed input signature: no per-call signature matching or retracing.
+    compiled = compiled_ascent_step(model, len(targets)).get_concrete_function()
+    y = tf.constant(targets, tf.int32)
+    l2 = tf.constant(l2_reg, tf.float32)
+    lr = tf.constant(learning_rate, tf.float32)
+    blur_flags = (tf.constant(False), tf.constant(True))
+    shifts = {}  # int32 scalar tensors of the offsets met so far (at most 2 * max_jitter + 1)
+
+    def shift(k):
+        if k not in shifts:
+            shifts[k] = tf.constant(k, tf.int32)
+        return shifts[k]
+
+    Xt = tf.constant(X)
+    scores = []
+    start = time.perf_counter()
+    for t in iterations:
+        dy, dx = random_jitter_offsets(rng, max_jitter)
+        Xt, target_scores = compiled(Xt, y, shift(dy), shift(dx), l2, lr, blur_flags[t % blur_every == 0])
+        scores.append(target_scores)
+        seconds.append(time.perf_counter() - start)  # eager calls on the CPU return when the graph has run
+        if callback is not None and _shown(t, show_every, num_iterations):
+            callback(t, np.array(Xt))
+    history = list(tf.stack(scores).numpy()) if scores else []
+    return np.array(Xt), history
 
 
 def compile_loss_and_gradient(loss_and_gradient, model, l2_reg=DEFAULTS["l2_reg"]):
