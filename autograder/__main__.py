@@ -1,0 +1,55 @@
+"""Command line of the hidden grader: ``python -m autograder grade PATH [PATH ...] --out DIR [--jobs N]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m autograder",
+                                     description="Hidden grader of the class visualization assignment.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    grade = sub.add_parser("grade", help="grade notebooks, folders of notebooks or an nbgrader submitted/ tree",
+                           description="Grade submissions; writes OUT/results/<id>.json, "
+                                       "OUT/gradescope/<id>/results.json, OUT/grades.csv and a summary table.")
+    grade.add_argument("paths", nargs="+", metavar="PATH",
+                       help="a notebook, a folder of notebooks, or a submitted/<student>/<assignment>/ tree")
+    grade.add_argument("--out", required=True, help="output folder (created)")
+    grade.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
+    grade.add_argument("--force", action="store_true", help="regrade submissions already graded in OUT")
+    grade.add_argument("--weights", default=None, help="SqueezeNet weights folder (default: classviz's)")
+    grade.add_argument("--timeout-scale", type=float, default=1.0,
+                       help="multiply every time limit (slow machines > 1; default 1)")
+    grade.add_argument("--memory-gb", type=float, default=8.0,
+                       help="address-space limit of each student process in GB (default 8)")
+    grade.add_argument("--visibility", default="visible",
+                       choices=["visible", "hidden", "after_due_date", "after_published"],
+                       help="Gradescope visibility of the tests (default visible)")
+    grade.add_argument("--quiet", action="store_true", help="print nothing (results are still written)")
+    sub.add_parser("checks", help="print the checks, their points and thresholds")
+    return parser
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = build_parser().parse_args(argv)
+    if args.command == "checks":
+        from .checks import CHECKS, MAX_SCORE
+
+        for check in CHECKS.values():
+            print(f"{check.name} ({check.points} pts): {check.title}\n  passes when: {check.criterion}\n"
+                  f"  why: {check.why}\n")
+        print(f"total: {MAX_SCORE} points")
+        return 0
+    if args.jobs < 1:
+        print("--jobs must be >= 1", file=sys.stderr)
+        return 2
+    from .batch import main_grade
+
+    return main_grade(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

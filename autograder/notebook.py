@@ -1,0 +1,393 @@
+"""Reading a student's answers out of a notebook by content, never by nbgrader metadata.
+
+Rule of this module: (notebook file) => (the top-level statements to run before grading, in notebook order).
+Only three kinds of statements are ever selected, by parsing each code cell with :mod:`ast`:
+
+* the definitions (``def``, ``class``, or an assignment) of the two graded functions;
+* every definition, import, or *cheap* assignment of a name those definitions use, transitively (helpers,
+  constants, ``import tensorflow as tf``); an assignment is cheap when its value calls nothing but NumPy,
+  TensorFlow, ``math``/``functools``/``operator``, a few builtins, or a class of the notebook; a ``try``/``if``
+  block is taken whole when everything in it is an import, a cheap assignment or ``pass``;
+* nothing else: demo loops, ``model = load_squeezenet()``, plots, public checks, hidden-test cells and shell
+  or magic lines never run.
+
+As in Jupyter after *Restart & Run All*, statements run in notebook order, so the last definition of a name
+wins, and a cell with a syntax error contributes nothing. IPython syntax is neutralized line by line (``%magic``,
+``!shell``, ``x = !ls``, ``obj?`` become ``pass``; a ``%%time``-style cell magic is dropped, a ``%%bash``-style
+cell is skipped). Works without any nbgrader or Colab metadata, with renamed, reordered, duplicated or extra
+cells, with nbformat 3 or 4, and with cell sources stored as a string or a list of lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GRADED = ("class_visualization_loss_and_gradient", "class_visualization_update_step")
+MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
+"""Larger files are refused (a notebook of the assignment is well under a megabyte without outputs)."""
+
+_CODE_CELL_MAGICS = {"time", "timeit", "capture", "prun", "python", "python3", "debug", "memit"}
+_CHEAP_CALL_ROOTS = {"np", "numpy", "tf", "tensorflow", "math", "functools", "operator", "keras"}
+_CHEAP_BUILTINS = {"int", "float", "str", "bool", "complex", "tuple", "list", "dict", "set", "frozenset", "range",
+                   "len", "abs", "min", "max", "round", "getattr", "isinstance", "sum", "sorted", "zip",
+                   "enumerate", "slice", "type", "object", "staticmethod", "classmethod", "property"}
+_SKIPPED_IMPORT_PREFIXES = ("autograder", "__future__")
+_LINE_MAGIC = re.compile(r"^(\s*)(?:[%!]|[\w.\[\], ]+=\s*[%!])")
+_HELP = re.compile(r"^(\s*)[\w.]+\?{1,2}\s*$")
+
+
+class NotebookError(Exception):
+    """The file cannot be read as a notebook; the message says why (recorded as the submission's result)."""
+
+
+@dataclass
+class Cell:
+    """One notebook cell: its index among all cells, its type and its source text."""
+    index: int
+    cell_type: str
+    source: str
+
+
+@dataclass
+class Statement:
+    """A selected top-level statement: cell index, first line (1-based, in the cell), source, kind, bound names."""
+    cell: int
+    line: int
+    source: str
+    kind: str
+    names: tuple
+
+
+@dataclass
+class Extraction:
+    """What :func:`extract` found.
+
+    Attributes:
+        statements: the statements to run, in notebook order.
+        cell_sources: ``{cell index: Python source}`` of the cells that hold selected statements (their line
+            numbers are the statements' line numbers).
+        definitions: ``{graded name: {"cell": i, "line": n}}`` of the definition that wins.
+        syntax_errors: ``[{"cell", "line", "message", "defines": [graded names it mentions]}]``.
+        notes: human-readable remarks (skipped cells, definitions found in markdown cells, ...).
+        code_cells: number of code cells.
+    """
+    statements: list = field(default_factory=list)
+    cell_sources: dict = field(default_factory=dict)
+    definitions: dict = field(default_factory=dict)
+    syntax_errors: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    code_cells: int = 0
+
+    def summary(self) -> dict:
+        """JSON-serializable summary for the result file."""
+        return {"code_cells": self.code_cells, "statements": len(self.statements),
+                "definitions": self.definitions, "syntax_errors": self.syntax_errors, "notes": self.notes}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading the file
+# --------------------------------------------------------------------------------------------------------------
+
+def read_cells(path) -> tuple[list[Cell], list[str]]:
+    """Read a notebook file's cells without validating it against the nbformat schema.
+
+    Args:
+        path: a ``.ipynb`` file (nbformat 3 or 4).
+
+    Returns:
+        ``(cells, notes)``: every cell with its source as one string, and remarks about what was repaired.
+
+    Raises:
+        NotebookError: missing, empty, too large, not JSON, or JSON without cells.
+    """
+    path = Path(path)
+    notes = []
+    try:
+        size = path.stat().st_size
+        if size > MAX_NOTEBOOK_BYTES:
+            raise NotebookError(f"the file is {size / 2**20:.0f} MB, larger than the "
+                                f"{MAX_NOTEBOOK_BYTES / 2**20:.0f} MB a notebook may have")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise NotebookError(f"the file cannot be read: {exc.strerror or exc}") from None
+    if not raw.strip():
+        raise NotebookError("the file is empty")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        text = raw.decode("utf-8", errors="replace")
+        notes.append(f"the file is not valid UTF-8 (first bad byte at offset {exc.start}); "
+                     "undecodable bytes were replaced")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NotebookError(f"the file is not a notebook: invalid JSON at line {exc.lineno}, column {exc.colno} "
+                            f"({exc.msg}); it may be truncated or damaged") from None
+    except RecursionError:
+        raise NotebookError("the file is not a notebook: its JSON is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise NotebookError(f"the file is not a notebook: its JSON is a {type(data).__name__}, not an object")
+    if isinstance(data.get("cells"), list):
+        raw_cells, source_key = data["cells"], "source"
+    elif isinstance(data.get("worksheets"), list):  # nbformat 3
+        raw_cells = [c for ws in data["worksheets"] if isinstance(ws, dict)
+                     for c in (ws.get("cells") if isinstance(ws.get("cells"), list) else [])]
+        source_key = "input"
+        notes.append(f"nbformat {data.get('nbformat')} notebook (read its worksheets)")
+    else:
+        raise NotebookError("the file is JSON but has no notebook cells")
+    cells = []
+    for index, cell in enumerate(raw_cells):
+        if not isinstance(cell, dict):
+            notes.append(f"cell {index} is not a JSON object; ignored")
+            continue
+        cell_type = cell.get("cell_type") if isinstance(cell.get("cell_type"), str) else "unknown"
+        source = cell.get(source_key, cell.get("source", ""))
+        if isinstance(source, list):
+            if not all(isinstance(s, str) for s in source):
+                notes.append(f"cell {index} has a malformed source; ignored")
+                continue
+            source = "".join(source)
+        if not isinstance(source, str):
+            notes.append(f"cell {index} has a malformed source; ignored")
+            continue
+        cells.append(Cell(index, cell_type, source))
+    return cells, notes
+
+
+# --------------------------------------------------------------------------------------------------------------
+# IPython syntax
+# --------------------------------------------------------------------------------------------------------------
+
+def python_source(source: str) -> str | None:
+    """Turn a code cell's IPython source into plain Python with the same line numbers.
+
+    Returns:
+        The Python source, or None for a cell whose cell magic runs something other than Python
+        (``%%bash``, ``%%html``, ``%%writefile``, ...).
+    """
+    lines = source.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and lines[first].lstrip().startswith("%%"):
+        magic = lines[first].lstrip()[2:].split()
+        if not magic or magic[0] not in _CODE_CELL_MAGICS:
+            return None
+        lines[first] = ""
+    out = []
+    for line in lines:
+        match = _LINE_MAGIC.match(line) or _HELP.match(line)
+        out.append(f"{match.group(1)}pass" if match else line)
+    return "\n".join(out)
+
+
+def _parse_cell(source: str):
+    """Parse a cell; returns ``(tree, python_source, None)`` or ``(None, python_source, SyntaxError)``."""
+    code = python_source(source)
+    if code is None:
+        return None, None, None
+    try:
+        return ast.parse(code), code, None
+    except SyntaxError as first_error:
+        try:  # IPython's own transformer knows more syntax than the line rules above
+            from IPython.core.inputtransformer2 import TransformerManager
+
+            alt = TransformerManager().transform_cell(source)
+            if alt.count("\n") <= code.count("\n") + 1:
+                return ast.parse(alt), alt, None
+        except Exception:  # noqa: BLE001 - IPython missing, or the cell is really broken
+            pass
+        return None, code, first_error
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+        error = SyntaxError(f"{type(exc).__name__}: {exc}")
+        error.lineno = 1
+        return None, code, error
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Selecting statements
+# --------------------------------------------------------------------------------------------------------------
+
+def _bound_names(node) -> set[str]:
+    """Names a top-level statement binds."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {"*" if a.name == "*" else (a.asname or a.name.split(".")[0]) for a in node.names}
+    targets = []
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        targets = [node.target]
+    names = set()
+    for target in targets:
+        for sub in ast.walk(target):
+            if isinstance(sub, ast.Name):
+                names.add(sub.id)
+    if isinstance(node, (ast.Try, ast.If)):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                names |= _bound_names(child)
+            elif isinstance(child, ast.ExceptHandler):
+                for stmt in child.body:
+                    names |= _bound_names(stmt)
+    return names
+
+
+def _used_names(node) -> set[str]:
+    """Every name a statement reads (over-approximated: locals of functions are included)."""
+    return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
+
+
+def _call_root(func) -> str | None:
+    while isinstance(func, ast.Attribute):
+        func = func.value
+    return func.id if isinstance(func, ast.Name) else None
+
+
+def _cheap_expression(expr, notebook_classes) -> bool:
+    for sub in ast.walk(expr):
+        if isinstance(sub, ast.Call):
+            root = _call_root(sub.func)
+            if isinstance(sub.func, ast.Name):
+                if root not in _CHEAP_BUILTINS and root not in notebook_classes:
+                    return False
+            elif root not in _CHEAP_CALL_ROOTS:
+                return False
+        elif isinstance(sub, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
+            return False
+    return True
+
+
+def _cheap_statement(node, notebook_classes) -> bool:
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return not _skipped_import(node)
+    if isinstance(node, (ast.Pass, ast.Global, ast.Nonlocal)):
+        return True
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant)
+    if isinstance(node, ast.Assign):
+        return _cheap_expression(node.value, notebook_classes) and all(
+            _cheap_expression(t, notebook_classes) for t in node.targets)
+    if isinstance(node, ast.AnnAssign):
+        return node.value is None or _cheap_expression(node.value, notebook_classes)
+    if isinstance(node, ast.AugAssign):
+        return _cheap_expression(node.value, notebook_classes)
+    if isinstance(node, ast.Try):
+        return all(_cheap_statement(s, notebook_classes)
+                   for s in node.body + node.orelse + node.finalbody + [x for h in node.handlers for x in h.body])
+    if isinstance(node, ast.If):
+        return _cheap_expression(node.test, notebook_classes) and all(
+            _cheap_statement(s, notebook_classes) for s in node.body + node.orelse)
+    return False
+
+
+def _skipped_import(node) -> bool:
+    modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+    return any(m == p or m.startswith(p + ".") for m in modules for p in _SKIPPED_IMPORT_PREFIXES)
+
+
+def _statement_source(node, code_lines: list[str], code: str) -> tuple[int, str]:
+    """(first line, source) of a top-level statement, decorators included; exact segment for simple statements."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Try, ast.If, ast.For,
+                         ast.While, ast.With)):
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        return start, "\n".join(code_lines[start - 1:node.end_lineno]) + "\n"
+    segment = ast.get_source_segment(code, node)
+    return node.lineno, (segment if segment is not None else code_lines[node.lineno - 1]) + "\n"
+
+
+_DEF_PATTERN = re.compile(r"^\s*(?:def|async\s+def)\s+(" + "|".join(GRADED) + r")\b", re.MULTILINE)
+
+
+def extract(cells: list[Cell]) -> Extraction:
+    """Select the statements to run (see the module docstring).
+
+    Args:
+        cells: the notebook's cells, in notebook order (:func:`read_cells`).
+
+    Returns:
+        An :class:`Extraction`.
+    """
+    result = Extraction()
+    candidates = []  # (cell, node, code, lines)
+    notebook_classes = set()
+    parsed = []
+    for cell in cells:
+        if cell.cell_type != "code":
+            for name in sorted(set(_DEF_PATTERN.findall(cell.source))):
+                result.notes.append(f"cell {cell.index} is a {cell.cell_type} cell that contains a definition of "
+                                    f"{name}; only code cells run (turn it back into a code cell)")
+            continue
+        result.code_cells += 1
+        tree, code, error = _parse_cell(cell.source)
+        if code is None:
+            result.notes.append(f"cell {cell.index} runs a non-Python cell magic; skipped")
+            continue
+        if error is not None:
+            result.syntax_errors.append({
+                "cell": cell.index, "line": getattr(error, "lineno", None) or 1,
+                "message": str(getattr(error, "msg", error))[:300],
+                "code": ((getattr(error, "text", None) or "").strip())[:200],
+                "defines": sorted(set(_DEF_PATTERN.findall(cell.source)))})
+            continue
+        parsed.append((cell, tree, code))
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                notebook_classes.add(node.name)
+    for cell, tree, code in parsed:
+        lines = code.split("\n")
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                kind = "def"
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                if _skipped_import(node):
+                    continue
+                kind = "import"
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Try, ast.If)):
+                bound = _bound_names(node)
+                if bound & set(GRADED) and isinstance(node, (ast.Assign, ast.AnnAssign)):
+                    kind = "assign"  # e.g. f = tf.function(f): a (re)definition of a graded name
+                elif _cheap_statement(node, notebook_classes):
+                    kind = "assign" if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) else "block"
+                else:
+                    continue
+            else:
+                continue
+            candidates.append((cell, node, code, lines, kind))
+    needed = set(GRADED)
+    changed = True
+    while changed:
+        changed = False
+        for cell, node, code, lines, kind in candidates:
+            bound = _bound_names(node)
+            if bound & needed or "*" in bound:
+                new = _used_names(node) - needed
+                if new:
+                    needed |= new
+                    changed = True
+    for cell, node, code, lines, kind in candidates:
+        bound = _bound_names(node)
+        if not (bound & needed or "*" in bound):
+            continue
+        line, source = _statement_source(node, lines, code)
+        result.statements.append(Statement(cell.index, line, source, kind, tuple(sorted(bound))))
+        result.cell_sources[cell.index] = code
+        for name in bound & set(GRADED):
+            result.definitions[name] = {"cell": cell.index, "line": line}
+    return result
+
+
+def read_notebook(path) -> tuple[Extraction, list[str]]:
+    """:func:`read_cells` then :func:`extract`; returns ``(extraction, reading notes)``.
+
+    Raises:
+        NotebookError: the file cannot be read as a notebook.
+    """
+    cells, notes = read_cells(path)
+    extraction = extract(cells)
+    extraction.notes[:0] = notes
+    return extraction, notes
