@@ -336,9 +336,9 @@ def main(argv=None):
         dict(row="b", what="provided loop create_class_visualization, batch 1",
              measured=f"{ms_b:.1f} ms/iteration ({spread(b)}); {gflop_head:.2f} GFLOP -> "
                       f"{gflop_head / ms_b * 1e3:.0f} GFLOP/s",
-             ratio=f"(b)/(a) = {median(b / a):.2f}", goal=goal_text("b", median(b / a))),
+             ratio=f"(b)/(a) = {median(b / a):.3f}", goal=goal_text("b", median(b / a))),
         dict(row="b1", what="(b) with the full 1000-class head (class_head=False)",
-             measured=f"{median(b1):.1f} ms/iteration ({spread(b1)})", ratio=f"(b1)/(a) = {median(b1 / a):.2f}"),
+             measured=f"{median(b1):.1f} ms/iteration ({spread(b1)})", ratio=f"(b1)/(a) = {median(b1 / a):.3f}"),
     ]
     if not args.quick:
         cli, cli_ratio = [], []
@@ -347,14 +347,14 @@ def main(argv=None):
             cli_ratio.append(cli[-1] / time_bare(bare, X1, y1))
         rows.append(dict(row="b2", what="python -m classviz visualize --iterations 100 (child), vs (a) back to back",
                          measured=f"{median(cli):.1f} ms/iteration ({spread(cli)})",
-                         ratio=f"(b2)/(a) = {median(cli_ratio):.2f}", goal=goal_text("b2", median(cli_ratio))))
+                         ratio=f"(b2)/(a) = {median(cli_ratio):.3f}", goal=goal_text("b2", median(cli_ratio))))
     rows += [
         dict(row="c", what="naive eager loop (GradientTape, no tf.function)",
              measured=f"{median(c):.1f} ms/iteration ({spread(c)})",
              ratio=f"(b)/(c) = {median(b / c):.3f}", goal=goal_text("c", median(b / c))),
         dict(row="d", what=f"loop, batch of {len(batch)} images (one class each)",
              measured=f"{median(d):.1f} ms per image-iteration ({spread(d)})",
-             ratio=f"(d)/(b) = {median(d / b):.2f}", goal=goal_text("d", median(d / b))),
+             ratio=f"(d)/(b) = {median(d / b):.3f}", goal=goal_text("d", median(d / b))),
     ]
     if args.quick or args.skip_grading:
         rows.append(dict(row="e", what="grading (python -m autograder grade)", measured="not measured"))
