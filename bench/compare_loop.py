@@ -1,0 +1,99 @@
+"""Before/after of the visualization loop: this working tree's ``classviz`` against a git revision's, one process.
+
+The other revision's ``classviz`` is extracted with ``git archive`` into a temporary folder as the package
+``classviz_rev`` and both loops run on the same pretrained weights, interleaved block by block with an
+independent bare compiled step (forward + input gradient, batch 1), so every ratio compares numbers taken
+seconds apart. Prints the median ms/iteration of each and the median of the per-repetition ratios.
+
+Usage (from the repository root; offline, set CLASSVIZ_WEIGHTS_MIRROR first)::
+
+    .venv/bin/python bench/compare_loop.py --against HEAD~3 [--repeats 11] [--batch 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def extract(rev: str, dest: Path) -> None:
+    """Write ``rev``'s classviz/ as ``dest/classviz_rev``."""
+    tar = subprocess.run(["git", "archive", rev, "classviz"], cwd=ROOT, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        archive.extractall(dest, filter="data")
+    (dest / "classviz").rename(dest / "classviz_rev")
+
+
+def loop_ms(create, model, targets, iterations, seed):
+    """ms per iteration after the first (wall time of two runs differenced when ``seconds`` is missing)."""
+    result = create(targets, model, seed=seed, num_iterations=iterations)
+    if getattr(result, "seconds", None):
+        return 1e3 * (result.seconds[-1] - result.seconds[0]) / (len(result.seconds) - 1)
+    start = time.perf_counter()
+    create(targets, model, seed=seed, num_iterations=1)
+    one = time.perf_counter() - start
+    start = time.perf_counter()
+    create(targets, model, seed=seed, num_iterations=iterations)
+    return 1e3 * (time.perf_counter() - start - one) / (iterations - 1)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--against", required=True, help="git revision of the 'before' loop, e.g. HEAD~3")
+    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--batch", type=int, default=8, help="also compare a batch of this many classes (0: no)")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+    import tensorflow as tf
+
+    from bench_visualize import make_bare_step, time_bare
+
+    with tempfile.TemporaryDirectory() as tmp:
+        extract(args.against, Path(tmp))
+        sys.path.insert(0, tmp)
+        import classviz
+        import classviz_rev
+        from classviz.visualize import create_class_visualization as now, initial_image
+        from classviz_rev.visualize import create_class_visualization as before
+
+        model = classviz.load_squeezenet()
+        bare = make_bare_step(model)
+        X, y = tf.constant(initial_image(np.random.default_rng(0))), tf.constant(76)
+        classes = [76, 130, 963, 1, 9, 107, 340, 945, 22, 33, 44, 55, 66, 77, 88, 99][:max(args.batch, 1)]
+        blocks = {"bare step (a)": lambda r: time_bare(bare, X, y),
+                  f"loop {args.against}": lambda r: loop_ms(before, model, [76], 21, r),
+                  "loop now": lambda r: loop_ms(now, model, [76], 21, r)}
+        if args.batch > 1:
+            n = len(classes)
+            blocks[f"loop {args.against}, batch {n}, per image"] = lambda r: loop_ms(before, model, classes, 6, r) / n
+            blocks[f"loop now, batch {n}, per image"] = lambda r: loop_ms(now, model, classes, 6, r) / n
+        for block in blocks.values():  # trace everything once
+            block(0)
+        times = {name: [] for name in blocks}
+        for r in range(args.repeats):
+            for name, block in blocks.items():
+                times[name].append(block(r))
+        a = np.array(times["bare step (a)"])
+        print(f"{args.repeats} repetitions; load average {os.getloadavg()[0]:.2f}; median ms and median ratio to (a)")
+        for name, values in times.items():
+            ratio = statistics.median(np.array(values) / a)
+            print(f"  {name:40s} {statistics.median(values):7.2f} ms   ratio to (a) {ratio:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
