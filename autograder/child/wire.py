@@ -48,7 +48,9 @@ def encode(header: dict, arrays: dict | None = None) -> bytes:
 
     specs, chunks = [], []
     for name, arr in (arrays or {}).items():
-        arr = np.ascontiguousarray(arr)
+        arr = np.asarray(arr)
+        if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into a 1-d one)
+            arr = arr.copy(order="C")
         if arr.dtype.name not in ALLOWED_DTYPES:
             raise WireError(f"array {name!r} has dtype {arr.dtype.name}, not one of {ALLOWED_DTYPES}")
         specs.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape)})

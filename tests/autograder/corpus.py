@@ -4,7 +4,8 @@ A snippet is what a student wrote in the assignment's two answer cells (and any 
 "percent" format: ``# %%`` starts a code cell, ``# %% [markdown]`` / ``# %% [raw]`` a markdown or raw cell.
 ``# %% [at=start|loss|update|end]`` places a cell; by default a cell defining the loss function takes the
 place of the release's loss stub, one defining the update step the update stub's, and any other cell goes
-just before the loss cell. The release's stub cells are removed, unless the header says ``# Keep: stubs``.
+just before the loss cell. The release's stub cells are removed, unless the header says ``# Keep: stubs`` (then they stay, just
+before the snippet's cells of the same slot).
 
 The header (comment lines before the first ``# %%``) states the expected grade::
 
@@ -50,8 +51,8 @@ class Snippet:
         return sum(self.expected.values())
 
 
-def parse_snippet(path: Path) -> Snippet:
-    text = path.read_text(encoding="utf-8")
+def parse_snippet(path: Path, text: str | None = None) -> Snippet:
+    text = path.read_text(encoding="utf-8") if text is None else text
     header, _, body = text.partition("# %%")
     snippet = Snippet(path.stem, path, "", {})
     for line in header.splitlines():
@@ -60,7 +61,7 @@ def parse_snippet(path: Path) -> Snippet:
             continue
         key, value = m.groups()
         if key == "What":
-            snippet.what = value.strip()
+            snippet.what = (snippet.what + " " + value.strip()).strip()
         elif key == "Expected":
             snippet.expected = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", value)}
         elif key == "Feedback":
@@ -82,7 +83,32 @@ def parse_snippet(path: Path) -> Snippet:
 
 
 def all_snippets() -> list[Snippet]:
+    """The answer snippets (``tests/submissions/*.py``), by name."""
     return [parse_snippet(p) for p in sorted(SUBMISSIONS.glob("*.py"))]
+
+
+def notebook_fixtures() -> list[Snippet]:
+    """The real notebook files (``tests/submissions/notebooks/*.ipynb``), each with its ``.expected`` sidecar."""
+    out = []
+    for nb_path in sorted((SUBMISSIONS / "notebooks").glob("*.ipynb")):
+        snippet = parse_snippet(nb_path, nb_path.with_suffix(".expected").read_text(encoding="utf-8"))
+        snippet.name = re.sub(r"[^A-Za-z0-9._-]+", "_", nb_path.stem)
+        out.append(snippet)
+    return out
+
+
+def materialize(folder: Path) -> dict:
+    """Write every fixture as a notebook into ``folder``; returns ``{submission id: Snippet}``."""
+    import shutil
+
+    fixtures = {}
+    for snippet in all_snippets():
+        write_notebook(snippet, folder)
+        fixtures[snippet.name] = snippet
+    for snippet in notebook_fixtures():
+        shutil.copyfile(snippet.path, folder / f"{snippet.name}.ipynb")
+        fixtures[snippet.name] = snippet
+    return fixtures
 
 
 def _template():
@@ -122,14 +148,10 @@ def build_notebook(snippet: Snippet, hidden_tests: bool = False):
     out = slots["start"][:]
     for i, cell in enumerate(cells):
         if i == loss_at:
-            out += slots["before_loss"] + slots["loss"]
-            if snippet.keep_stubs:
-                out.append(cell)
+            out += slots["before_loss"] + ([cell] if snippet.keep_stubs else []) + slots["loss"]
             continue
         if i == update_at:
-            out += slots["update"]
-            if snippet.keep_stubs:
-                out.append(cell)
+            out += ([cell] if snippet.keep_stubs else []) + slots["update"]
             continue
         out.append(cell)
         if hidden_tests and cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_"):

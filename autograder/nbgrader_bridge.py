@@ -1,0 +1,156 @@
+"""The bridge between nbgrader's hidden test cells and the standalone grader.
+
+Rule of this module: a hidden test cell of the assignment contains exactly::
+
+    from autograder.nbgrader_bridge import run_check
+    run_check("loss_value")
+
+and ``run_check`` passes (prints the feedback) or fails (prints it and raises ``AssertionError``) exactly when the
+standalone grader gives that check its full points. Every check is all or nothing, so the points nbgrader gives
+a cell equal the standalone grader's points for that check (:func:`expected_nbgrader_points`); the standalone
+grader (``python -m autograder grade``) stays the authority, and its JSON has the details.
+
+How: the first ``run_check`` in a kernel grades the notebook file of the kernel's working folder (nbgrader runs
+the kernel in ``autograded/<student>/<assignment>/``: ``class_visualization.ipynb`` there, else the only notebook
+there; ``AUTOGRADER_NOTEBOOK`` overrides) with ``python -E -s -m autograder grade`` in a subprocess started from
+the repository root (so it uses the repository's ``classviz`` with the reference, never the student's copy, and
+the student's code runs in the grader's own sandboxed processes, never in this kernel). The result is cached
+per notebook (path and SHA-256) for the other checks of the same kernel. Nothing is written to stderr:
+nbgrader scores a test cell 0 when anything reaches stderr, so the subprocess's stderr (TensorFlow's log lines)
+is captured and only reported, shortened, in the feedback when grading fails.
+
+What a student's notebook does in the kernel before the hidden cells run (monkeypatching this module, say) can
+only change what nbgrader records; the standalone grader's result on the same file cannot be changed that way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .checks import CHECKS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_NAME = "class_visualization.ipynb"
+NOTEBOOK_ENV = "AUTOGRADER_NOTEBOOK"
+GRADING_TIMEOUT = 1100.0
+"""Seconds allowed for grading one notebook (under nbgrader's per-cell timeout of 1200 s)."""
+
+_CACHE: dict = {}
+
+
+class GradingFailed(RuntimeError):
+    """The standalone grader produced no result for the notebook (the message says why)."""
+
+
+def find_notebook(folder=None) -> Path:
+    """The notebook nbgrader is grading: ``$AUTOGRADER_NOTEBOOK``, else ``class_visualization.ipynb`` in
+    ``folder`` (default: the current folder), else the only ``.ipynb`` there.
+
+    Raises:
+        FileNotFoundError: no such notebook, or several candidates and none with the assignment's name.
+    """
+    override = os.environ.get(NOTEBOOK_ENV)
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise FileNotFoundError(f"{NOTEBOOK_ENV}={override} is not a file")
+        return path.resolve()
+    folder = Path(folder or os.getcwd())
+    named = folder / NOTEBOOK_NAME
+    if named.is_file():
+        return named.resolve()
+    candidates = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+    if len(candidates) == 1:
+        return candidates[0].resolve()
+    raise FileNotFoundError(f"cannot tell which notebook to grade in {folder}: no {NOTEBOOK_NAME} and "
+                            f"{len(candidates)} other notebooks; set {NOTEBOOK_ENV}")
+
+
+def grade_isolated(notebook, timeout: float = GRADING_TIMEOUT, extra_args=()) -> dict:
+    """Grade one notebook with the standalone grader in a subprocess; return its result dict.
+
+    Args:
+        notebook: the ``.ipynb`` file.
+        timeout: seconds before the grading subprocess is killed.
+        extra_args: more ``grade`` options (e.g. ``["--timeout-scale", "0.5"]``).
+
+    Raises:
+        GradingFailed: the subprocess failed, timed out or wrote no result.
+    """
+    notebook = Path(notebook).resolve()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    with tempfile.TemporaryDirectory(prefix="cvgrade-bridge-") as out:
+        cmd = [sys.executable, "-E", "-s", "-m", "autograder", "grade", str(notebook), "--out", out, "--quiet",
+               "--force", *extra_args]
+        try:
+            proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=timeout, start_new_session=True)
+        except subprocess.TimeoutExpired:
+            raise GradingFailed(f"grading took longer than {timeout:.0f} s") from None
+        results = sorted((Path(out) / "results").glob("*.json"))
+        if proc.returncode != 0 or len(results) != 1:
+            tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+            raise GradingFailed(f"the grader exited with status {proc.returncode}: " + " | ".join(tail)[-800:])
+        return json.loads(results[0].read_text(encoding="utf-8"))
+
+
+def grade_cached(notebook) -> dict:
+    """:func:`grade_isolated`, once per notebook path and content in this process."""
+    notebook = Path(notebook).resolve()
+    key = (str(notebook), hashlib.sha256(notebook.read_bytes()).hexdigest())
+    if key not in _CACHE:
+        _CACHE[key] = grade_isolated(notebook)
+    return _CACHE[key]
+
+
+def check_feedback(record: dict, name: str) -> tuple[int, int, str]:
+    """``(points, max_points, text)`` of check ``name`` in a result dict."""
+    for check in record.get("checks", []):
+        if check.get("name") == name:
+            text = f"{name}: {check['points']}/{check['max_points']} points -- {check['feedback']}"
+            return int(check["points"]), int(check["max_points"]), text
+    return 0, CHECKS[name].points, f"{name}: 0/{CHECKS[name].points} points -- the grader has no result for it"
+
+
+def expected_nbgrader_points(record: dict) -> dict:
+    """The points nbgrader's hidden test cells give for a standalone result: ``{check name: points}``.
+
+    A cell passes when its check earns its full points, so this is the standalone grader's points per check.
+    """
+    out = {}
+    for name, check in CHECKS.items():
+        points, max_points, _ = check_feedback(record, name)
+        out[name] = check.points if points == max_points == check.points else 0
+    return out
+
+
+def run_check(name: str) -> None:
+    """The body of a hidden test cell: grade the notebook (once per kernel), print this check's feedback, and
+    raise ``AssertionError`` with it unless the check earned its full points.
+
+    Args:
+        name: a key of :data:`autograder.checks.CHECKS`.
+
+    Raises:
+        ValueError: an unknown check name.
+        AssertionError: the check did not earn its points (or the notebook could not be graded).
+    """
+    if name not in CHECKS:
+        raise ValueError(f"unknown check {name!r}; the checks are {list(CHECKS)}")
+    try:
+        record = grade_cached(find_notebook())
+    except (GradingFailed, FileNotFoundError, OSError, ValueError) as exc:
+        text = f"{name}: 0/{CHECKS[name].points} points -- the notebook could not be graded: {exc}"
+        print(text)
+        raise AssertionError(text) from None
+    points, max_points, text = check_feedback(record, name)
+    print(text)
+    if points != max_points:
+        raise AssertionError(text)

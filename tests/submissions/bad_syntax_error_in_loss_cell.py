@@ -1,0 +1,16 @@
+# What: a syntax error in the loss cell only; the update step is right but has no loss function to call
+# Expected: loss_value=0 gradient_sign=0 l2_regularizer=0 raw_score=0 update_step=0 score_increase=0 tf_function=0
+# Feedback: loss_value ~ has a syntax error at line 5
+# Feedback: update_step ~ NameError
+# %%
+def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
+    X = tf.convert_to_tensor(X, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(X)
+        loss = model(X)[0, target_y] - l2_reg * tf.reduce_sum(tf.square(X)))
+    return loss, tape.gradient(loss, X)
+
+# %%
+def class_visualization_update_step(model, X, target_y, l2_reg, learning_rate):
+    loss, dX = class_visualization_loss_and_gradient(model, X, target_y, l2_reg)
+    return np.asarray(X + learning_rate * np.asarray(dX), dtype=np.float32)

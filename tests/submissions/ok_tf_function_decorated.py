@@ -1,0 +1,15 @@
+# What: the gradient function decorated with @tf.function (compiled by the student, AutoGraph on)
+# Expected: loss_value=2 gradient_sign=3 l2_regularizer=2 raw_score=1 update_step=3 score_increase=3 tf_function=1
+# %%
+@tf.function
+def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
+    X = tf.convert_to_tensor(X, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(X)
+        loss = tf.gather(model(X)[0], target_y) - l2_reg * tf.reduce_sum(tf.square(X))
+    return loss, tape.gradient(loss, X)
+
+# %%
+def class_visualization_update_step(model, X, target_y, l2_reg, learning_rate):
+    loss, dX = class_visualization_loss_and_gradient(model, X, target_y, l2_reg)
+    return np.asarray(X, dtype=np.float32) + np.float32(learning_rate) * dX.numpy()
