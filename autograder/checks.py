@@ -307,14 +307,18 @@ def diagnose_loss(L: float, case) -> str | None:
                        (s - lam * R / case.size, "the L2 term averages the squared pixels instead of summing them"),
                        (s - 2 * lam * R, "the L2 term is twice too large"),
                        (s - lam, "the L2 term does not depend on X (l2_reg alone is subtracted)")]
-    for value, label in candidates:
-        if close(L, value, 10 * TOL_LOSS_REL, 10 * TOL_LOSS_ABS):
-            return label
+    def badness(value):  # distance in units of the (loose) tolerance
+        return abs(L - value) / (10 * TOL_LOSS_ABS + 10 * TOL_LOSS_REL * abs(value))
+
+    best = min(candidates, key=lambda c: badness(c[0]))
+    if badness(best[0]) <= 1:
+        return best[1]
     for f in (1.0, 0.5):
-        others = [k for k in range(case.scores.size) if k != case.target_y
-                  and close(L, float(case.scores[k]) - f * lam * R, 10 * TOL_LOSS_REL, 10 * TOL_LOSS_ABS)]
-        if others:
-            return f"it matches the score of class {others[0]}, not of class {case.target_y}: check the index"
+        others = np.asarray(case.scores, np.float64) - f * lam * R
+        others[case.target_y] = np.inf
+        k = int(np.argmin(np.abs(others - L)))
+        if close(L, float(others[k]), TOL_LOSS_REL, TOL_LOSS_ABS):
+            return f"it matches the score of class {k}, not of class {case.target_y}: check the index"
     return None
 
 
