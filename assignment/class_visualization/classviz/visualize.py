@@ -86,12 +86,16 @@ def create_class_visualization(target_y, model, *, step=None, seed=0, callback=N
         target_y: class index or name (``76``, ``"tarantula"``), or a list of them: one image per class,
             optimized together as one batch.
         model: callable float32 (N, 224, 224, 3) -> (N, 1000) raw class scores (e.g. ``load_squeezenet()``).
-        step: None for the compiled reference step (:func:`classviz.reference.compiled_ascent_step`); or a function with the assignment's signature
+        step: None for the compiled reference iteration (:func:`classviz.reference.compiled_ascent_step`: the
+            whole iteration, blur included, is one graph call; X stays a tensor between iterations and is copied
+            to NumPy only for ``callback`` and at the end); or a function with the assignment's signature
             ``step(model, X, target_y, l2_reg, learning_rate) -> X_new`` (X of shape (1, 224, 224, 3), one
-            class at a time) that makes one gradient-ascent step; it is called on the jittered image.
+            class at a time) that makes one gradient-ascent step; it is called on the jittered image, and the
+            rest of the iteration runs in NumPy.
         seed: int seed or ``numpy.random.Generator``; the only source of randomness.
         callback: optional ``callback(t, X)`` called after iteration t (0-based) when
-            ``t == 0 or (t + 1) % show_every == 0 or t == num_iterations - 1`` (the seed's display rule).
+            ``t == 0 or (t + 1) % show_every == 0 or t == num_iterations - 1`` (the seed's display rule), with
+            X a float32 (N, 224, 224, 3) NumPy array (a copy with the reference step).
         X0: optional float32 (N, 224, 224, 3) preprocessed starting images instead of random noise.
         progress: show a tqdm progress bar over the iterations (on stderr).
         **kwargs: ``l2_reg`` (>= 0), ``learning_rate`` (> 0), ``num_iterations`` (>= 0, int),
@@ -99,7 +103,8 @@ def create_class_visualization(target_y, model, *, step=None, seed=0, callback=N
             Defaults: :data:`DEFAULTS`.
 
     Returns:
-        :class:`VisualizationResult`.
+        :class:`VisualizationResult` (its ``seconds`` time every iteration; ``ms_per_iteration`` is the cost of
+        one iteration after the first, which traces the graph once per model and batch size).
 
     Raises:
         TypeError, ValueError: an unknown keyword, a bad class, or a hyper-parameter of the wrong type or range
