@@ -22,8 +22,10 @@ without activating the venv.
 
 Any output on stderr in a test cell scores that cell 0 in nbgrader. TensorFlow prints its C++ start-up lines
 (absl, oneDNN) while it is imported, whatever ``TF_CPP_MIN_LOG_LEVEL`` says: that happens in the notebook's setup
-cell, which is not graded. The test cells themselves write nothing to stderr (checked by
-``tests/test_assignment_nbgrader.py``).
+cell, which is not graded. The setup cell also keeps TensorFlow's Python warnings (``tf.function`` retracing, ...)
+off stderr, the hidden grader captures its subprocesses' stderr, and the test cells write nothing to stderr
+(checked on real autograded notebooks by ``tests/test_assignment_nbgrader.py``, and for the grader's whole corpus
+of answers by ``tests/test_assignment.py``).
 """
 
 import os
