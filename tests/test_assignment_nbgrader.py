@@ -151,6 +151,7 @@ def graded_course(tmp_path_factory):
             answered(release / f"{NAME}.ipynb", folder / f"{NAME}.ipynb", edit)
     log = nbgrader("autograde", NAME, f"--CourseDirectory.root={root}")
     nbgrader("export", f"--CourseDirectory.root={root}", f"--to={root / 'grades.csv'}")
+    nbgrader("generate_feedback", NAME, f"--CourseDirectory.root={root}")
     standalone = subprocess.run([sys.executable, "-m", "autograder", "grade", str(root / "submitted"), "--out",
                                  str(root / "standalone"), "--quiet"], cwd=REPO, capture_output=True, text=True,
                                 timeout=1800)
@@ -245,3 +246,12 @@ def test_setup_cell_on_colab_mounts_drive_and_runs_from_the_uploaded_folder(tmp_
     uploaded = content / "drive" / "MyDrive" / "courses" / NAME
     assert f"RESULT True ['{content / 'drive'}'] {uploaded} {uploaded / 'classviz'}" in proc.stdout, proc.stdout
     assert "SqueezeNet 1.1 loaded" in proc.stdout
+
+
+def test_feedback_shows_the_hidden_grader_feedback(graded_course):
+    root, _ = graded_course
+    html = (root / "feedback" / "reference" / NAME / f"{NAME}.html").read_text(encoding="utf-8")
+    for check, points in CHECKS.items():
+        assert f"{check}: {points}/{points} points" in html
+    descent_html = (root / "feedback" / "descent" / NAME / f"{NAME}.html").read_text(encoding="utf-8")
+    assert "one step of gradient ascent" in descent_html  # the public check's message for the failing cell
