@@ -6,15 +6,16 @@ interleaved, and ratios taken within each repetition, then their median -- the m
 a.  bare compiled step: forward + gradient with respect to the input, batch 1, ``tf.function`` written here
     independently of ``classviz``; ms/step and GFLOP/s against the step's multiply-adds (counted from the
     model's convolutions: 2 FLOP per multiply-add, backward-data = forward).
-a0. practical peak for scale: float32 GEMM 2048^3 with NumPy's OpenBLAS on all cores (in a child process with
-    OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, see /work/.library/env/README.md).
+a0. practical peak for scale: float32 GEMM 2048^3 with NumPy's OpenBLAS on all cores, the best of 3 child processes
+    (each with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, see /work/.library/env/README.md).
 a1. the same bare step with oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``), child processes alternated with oneDNN-on
     children: the cost of silencing TensorFlow's oneDNN start-up line that way.
 b.  the provided loop, ``create_class_visualization(..., step=None)``, batch 1 (jitter, step, un-jitter, clip,
     blur every 10): ms/iteration after the first (``VisualizationResult.seconds``), ratio to (a); goal <= 1.3.
 b1. the same loop with the full 1000-class head (``class_head=False``): what the target-column head saves.
 b2. ``python -m classviz visualize --class tarantula --iterations 100`` in a child process: the ms/iteration it
-    prints, against (a) measured in this process right after each run (back to back); goal <= 1.3.
+    prints, against (a) measured in this process just before and just after each run (back to back, 50 steps
+    each, averaged); goal <= 1.3.
 c.  the naive eager loop (GradientTape, no tf.function, NumPy jitter/clip/blur): ratio (b)/(c); goal <= 0.2.
 d.  batch of 8 images, one class each, through the loop: ms per image-iteration, relative to (b); goal <= 0.6.
 e.  grading: ``python -m autograder grade`` of K copies of the reference-solution fixture
@@ -322,9 +323,11 @@ def main(argv=None):
              measured=f"{ms_a:.1f} ms/step ({spread(a)}); {gflop:.2f} GFLOP -> {gflop / ms_a * 1e3:.0f} GFLOP/s"),
     ]
     if not args.quick:
-        gemm = run_child("gemm", child_env(OPENBLAS_CORETYPE=None, OPENBLAS_L2_SIZE=None))
-        rows.append(dict(row="a0", what="float32 GEMM 2048^3, NumPy/OpenBLAS, all cores (practical peak)",
-                         measured=f"{gemm['gflops']:.0f} GFLOP/s", ratio=f"(a) at {gflop / ms_a * 1e3 / gemm['gflops']:.0%} of it"))
+        gemm = max((run_child("gemm", child_env(OPENBLAS_CORETYPE=None, OPENBLAS_L2_SIZE=None)) for _ in range(3)),
+                   key=lambda g: g["gflops"])
+        share = gflop / ms_a * 1e3 / gemm["gflops"]
+        rows.append(dict(row="a0", what="float32 GEMM 2048^3, NumPy/OpenBLAS, all cores, best of 3 (peak)",
+                         measured=f"{gemm['gflops']:.0f} GFLOP/s", ratio=f"(a) at {share:.0%} of it"))
         on, off = [], []
         for _ in range(2):
             on.append(run_child("bare-step", child_env(TF_ENABLE_ONEDNN_OPTS="1"))["ms"])
@@ -342,9 +345,10 @@ def main(argv=None):
     ]
     if not args.quick:
         cli, cli_ratio = [], []
-        for _ in range(3):
+        for _ in range(3):  # (a) for about as long as the CLI's loop, just before and just after it
+            before = time_bare(bare, X1, y1, 50)
             cli.append(cli_ms_per_iteration())
-            cli_ratio.append(cli[-1] / time_bare(bare, X1, y1))
+            cli_ratio.append(cli[-1] / ((before + time_bare(bare, X1, y1, 50)) / 2))
         rows.append(dict(row="b2", what="python -m classviz visualize --iterations 100 (child), vs (a) back to back",
                          measured=f"{median(cli):.1f} ms/iteration ({spread(cli)})",
                          ratio=f"(b2)/(a) = {median(cli_ratio):.3f}", goal=goal_text("b2", median(cli_ratio))))
@@ -372,7 +376,9 @@ def main(argv=None):
         imports = [run_child("import-tf")["seconds"] for _ in range(3)]
         rows.append(dict(row="e0", what="import tensorflow (child process), for scale",
                          measured=f"{median(imports):.2f} s ({spread(imports)})"))
-    print(f"load average at end: {os.getloadavg()[0]:.2f}; {repeats} repetitions, medians (min-max)")
+    load = os.getloadavg()[0]
+    print(f"load average at end: {load:.2f}; {repeats} repetitions, medians (min-max)"
+          + ("; the machine was busy (load > 1.5 on 2 cores): rerun when it is quiet" if load > 1.5 else ""))
     print(format_table(rows, args.markdown))
     return 0
 
