@@ -255,3 +255,31 @@ def test_feedback_shows_the_hidden_grader_feedback(graded_course):
         assert f"{check}: {points}/{points} points" in html
     descent_html = (root / "feedback" / "descent" / NAME / f"{NAME}.html").read_text(encoding="utf-8")
     assert "one step of gradient ascent" in descent_html  # the public check's message for the failing cell
+
+
+# --- the release folder alone -----------------------------------------------------------------------------------------
+
+def test_release_folder_alone_runs_top_to_bottom(tmp_path, monkeypatch):
+    """A student's copy of the release (answers filled in), nothing of the repository on the path: the notebook
+    imports the folder's classviz, fetches and verifies the weights into the folder's datasets/, and runs without
+    an error (demos shortened with NBGRADER_EXECUTION, as in a student's own nbgrader Validate)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    folder = tmp_path / NAME
+    shutil.copytree(RELEASE, folder, ignore=shutil.ignore_patterns("datasets", "__pycache__", "tarantula.png"))
+    answered(RELEASE / f"{NAME}.ipynb", folder / f"{NAME}.ipynb")
+    for name in ("PYTHONPATH", "CLASSVIZ_WEIGHTS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    assert os.environ.get("CLASSVIZ_WEIGHTS_MIRROR"), "offline tests need CLASSVIZ_WEIGHTS_MIRROR"
+    nb = nbformat.read(folder / f"{NAME}.ipynb", as_version=4)
+    NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+
+    assert stderr_cells(nb) == []
+    setup_output = "".join(o.get("text", "") for o in nb.cells[[c.id for c in nb.cells].index("setup")].outputs)
+    assert f"helper package from {folder / 'classviz'}" in setup_output
+    from classviz import weights
+
+    assert weights.find_problems(folder / "datasets" / "squeezenet1.1_nchw") == []
+    assert (folder / "tarantula.png").is_file()
