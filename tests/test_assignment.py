@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO
-
+REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 import build_assignment  # noqa: E402
 
