@@ -121,6 +121,7 @@ def class_head_split(model):
         conv, pool = model.get_layer("conv25"), model.get_layer("global_avg_pool")
         if not (isinstance(conv, keras.layers.Conv2D) and isinstance(pool, keras.layers.GlobalAveragePooling2D)
                 and tuple(conv.kernel_size) == (1, 1) and tuple(conv.strides) == (1, 1) and conv.use_bias
+                and tuple(conv.dilation_rate) == (1, 1) and conv.groups == 1
                 and conv.activation is keras.activations.relu and not pool.keepdims
                 and pool.data_format == "channels_last" and conv.data_format == "channels_last"
                 and len(model.outputs) == 1 and model.outputs[0] is pool.output and pool.input is conv.output):
