@@ -10,6 +10,7 @@ score 0, the others still run), and nothing takes longer than the submission's t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import platform
 import threading
@@ -101,8 +102,9 @@ class Session:
 
         Args:
             header, arrays: the request.
-            functions: the graded functions the request runs (a crash or timeout is blamed on the last one
-                that is not yet broken... all of them are marked, so none of them runs again).
+            functions: the graded functions the request runs, the called one last. It is skipped if one of them
+                timed out or crashed the process before; if it times out or crashes now, the blame goes to the
+                called function (the last one), which is not called again.
             seconds: time limit of this call (default: ``limits.call_seconds``), always cut at the submission's
                 deadline.
         """
@@ -130,8 +132,7 @@ class Session:
             detail = exc.detail
             if exc.kind == "timeout":
                 detail = f"{deadline - began:.0f} s"
-            for name in functions:
-                self.broken[name] = (exc.kind, detail)
+            self.broken[functions[-1]] = (exc.kind, detail)
             self.log.append({"op": header.get("op"), "failure": exc.kind, "detail": detail,
                              "stderr": self.process.stderr_tail(500) if self.process else ""})
             return C.Call(False, failure=exc.kind, failure_detail=detail)
@@ -179,7 +180,8 @@ class Grader:
                 import os
 
                 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-                import tensorflow as tf
+                with _quiet_native_stderr():
+                    import tensorflow as tf
 
                 from classviz import load_squeezenet
 
@@ -188,7 +190,8 @@ class Grader:
                     tf.config.threading.set_inter_op_parallelism_threads(self.limits.threads)
                 except RuntimeError:  # TensorFlow already initialized in this process
                     pass
-                self._suite = Suite.build(load_squeezenet(self.weights))
+                with _quiet_native_stderr():
+                    self._suite = Suite.build(load_squeezenet(self.weights))
             return self._suite
 
     # ---- one submission ---------------------------------------------------------------------------------------
@@ -369,6 +372,29 @@ class Grader:
         compiled = session.call({"op": "compile", "model": "squeezenet", "target_y": case.target_y,
                                  "l2_reg": case.l2_reg}, {"X": case.X}, (LOSS,))
         return C.check_tf_function(suite, compiled, eager if eager is not None else C.Call(False))
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Point file descriptor 2 at /dev/null for a while: TensorFlow's C++ start-up lines (absl, oneDNN) ignore
+    ``TF_CPP_MIN_LOG_LEVEL``. Only used while the grader itself imports TensorFlow and builds the suite."""
+    import os
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to hide
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _sha256(path: Path) -> str | None:

@@ -97,6 +97,20 @@ def notebook_fixtures() -> list[Snippet]:
     return out
 
 
+def fixtures() -> dict:
+    """Every fixture (snippets and notebooks) by submission id."""
+    return {s.name: s for s in all_snippets() + notebook_fixtures()}
+
+
+def run_cli(*args, timeout=1500):
+    """``python -m autograder grade ARGS`` from the repository root; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "autograder", "grade", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def materialize(folder: Path) -> dict:
     """Write every fixture as a notebook into ``folder``; returns ``{submission id: Snippet}``."""
     import shutil

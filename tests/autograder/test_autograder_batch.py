@@ -1,0 +1,133 @@
+"""Batch grading without TensorFlow: finding submissions, one row each, atomic results, re-running a killed batch."""
+
+import csv
+import json
+import threading
+
+import nbformat
+import pytest
+
+from autograder import checks as C
+from autograder.batch import discover, grade_batch, gradescope, summary_table
+from autograder.grader import GRADER_VERSION, _sha256
+from autograder.nbgrader_bridge import find_notebook
+
+LOSS_DEF = "def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\n    return 0, X\n"
+
+
+def write_nb(path, source="x = 1"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_discover_a_submitted_tree_a_folder_and_files(tmp_path):
+    sub = tmp_path / "submitted"
+    write_nb(sub / "alice" / "class_visualization" / "class_visualization.ipynb")
+    write_nb(sub / "alice" / "class_visualization" / "scratch.ipynb")
+    write_nb(sub / "bob" / "class_visualization" / "Copy of class_visualization.ipynb")
+    write_nb(sub / "carol" / "class_visualization" / "a.ipynb")
+    write_nb(sub / "carol" / "class_visualization" / "b.ipynb", LOSS_DEF)
+    write_nb(sub / "carol" / "class_visualization" / ".ipynb_checkpoints" / "c-checkpoint.ipynb", LOSS_DEF)
+    subs, problems = discover([sub])
+    assert problems == []
+    assert [(s.id, s.student, s.assignment, s.notebook.name) for s in subs] == [
+        ("alice", "alice", "class_visualization", "class_visualization.ipynb"),
+        ("bob", "bob", "class_visualization", "Copy of class_visualization.ipynb"),
+        ("carol", "carol", "class_visualization", "b.ipynb")]
+    assert "defining most graded functions" in subs[2].note
+
+    folder = tmp_path / "loose"
+    write_nb(folder / "one.ipynb")
+    write_nb(folder / "two words.ipynb")
+    single = write_nb(tmp_path / "elsewhere" / "one.ipynb")
+    subs, problems = discover([folder, single, tmp_path / "missing", tmp_path / "submitted" / "nobody"])
+    assert [s.id for s in subs] == ["one", "two_words", "one-2"]
+    assert len(problems) == 2 and "no such file or folder" in problems[0]
+
+
+def fake_record(sub_notebook, points):
+    checks = [C.CheckResult(n, c.points if points else 0, c.points, "fb").to_dict() for n, c in C.CHECKS.items()]
+    return {"grader_version": GRADER_VERSION, "notebook_sha256": _sha256(sub_notebook), "status": "graded",
+            "checks": checks, "score": sum(c["points"] for c in checks), "max_score": C.MAX_SCORE,
+            "timings": {"total": 1.0}}
+
+
+class FakeGrader:
+    """Grades instantly; ``die_after`` simulates the grader being killed after that many submissions."""
+
+    def __init__(self, die_after=None):
+        self.calls, self.die_after, self.lock = [], die_after, threading.Lock()
+
+    def grade(self, path, submission=None, student=None, assignment=None):
+        with self.lock:
+            if self.die_after is not None and len(self.calls) >= self.die_after:
+                raise KeyboardInterrupt("killed")
+            self.calls.append(submission)
+        return fake_record(path, "good" in path.name)
+
+
+def test_a_killed_batch_completes_on_rerun_without_duplicates(tmp_path):
+    folder = tmp_path / "nbs"
+    for i in range(6):
+        write_nb(folder / f"{'good' if i % 2 else 'bad'}{i}.ipynb", f"x = {i}")
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        grade_batch([folder], out, jobs=1, grader=FakeGrader(die_after=3))
+    assert len(list((out / "results").glob("*.json"))) == 3
+    (out / "results" / ".bad0.json.tmp.123.456").write_text("{half")  # what a kill mid-write leaves
+    (out / "results" / "bad2.json").write_text('{"truncated": ')  # a damaged result is regraded
+    grader = FakeGrader()
+    rows, problems = grade_batch([folder], out, jobs=2, grader=grader)
+    assert sorted(grader.calls) == ["bad2", "good1", "good3", "good5"]
+    assert [sub.id for sub, _ in rows] == ["bad0", "bad2", "bad4", "good1", "good3", "good5"]
+    assert not list(out.rglob(".*.tmp.*"))
+    with open(out / "grades.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["submission"] for r in table] == [sub.id for sub, _ in rows]
+    assert [int(r["score"]) for r in table] == [0, 0, 0, 15, 15, 15]
+    assert all(json.loads((out / "results" / f"{s.id}.json").read_text())["score"] == r["score"]
+               for s, r in rows)
+    # a changed notebook is regraded, the others are not
+    write_nb(folder / "bad2.ipynb", "x = 'changed'")
+    grader = FakeGrader()
+    grade_batch([folder], out, grader=grader)
+    assert grader.calls == ["bad2"]
+    grader = FakeGrader()
+    grade_batch([folder], out, grader=grader, force=True)
+    assert len(grader.calls) == 6
+
+
+def test_gradescope_and_summary_formats(tmp_path):
+    nb = write_nb(tmp_path / "good.ipynb")
+    rows, _ = grade_batch([nb], tmp_path / "out", grader=FakeGrader())
+    single = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert single == json.loads((tmp_path / "out" / "gradescope" / "good" / "results.json").read_text())
+    assert single["score"] == 15 and len(single["tests"]) == 7
+    assert set(single["tests"][0]) == {"name", "score", "max_score", "output", "visibility"}
+    assert [t["max_score"] for t in single["tests"]] == [c.points for c in C.CHECKS.values()]
+    assert gradescope(rows[0][1], "hidden")["tests"][0]["visibility"] == "hidden"
+    table = summary_table(rows)
+    assert "good" in table and "15/15" in table and table.splitlines()[0].split()[:2] == ["submission", "score"]
+
+
+def test_find_notebook_rules(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUTOGRADER_NOTEBOOK", raising=False)
+    write_nb(tmp_path / "renamed.ipynb")
+    assert find_notebook(tmp_path).name == "renamed.ipynb"
+    write_nb(tmp_path / "other.ipynb")
+    with pytest.raises(FileNotFoundError, match="cannot tell which notebook"):
+        find_notebook(tmp_path)
+    write_nb(tmp_path / "class_visualization.ipynb")
+    assert find_notebook(tmp_path).name == "class_visualization.ipynb"
+    monkeypatch.setenv("AUTOGRADER_NOTEBOOK", str(tmp_path / "other.ipynb"))
+    assert find_notebook(tmp_path).name == "other.ipynb"
+
+
+def test_run_check_refuses_unknown_names():
+    from autograder.nbgrader_bridge import run_check
+
+    with pytest.raises(ValueError, match="unknown check 'loss'"):
+        run_check("loss")
