@@ -253,6 +253,13 @@ class Grader:
             finally:
                 session.close()
             timings["student_process_wait"] = round(session.startup_seconds, 3)
+            ops = {}
+            for entry in session.log:
+                if "seconds" in entry:
+                    ops[entry["op"]] = round(ops.get(entry["op"], 0.0) + entry["seconds"], 3)
+            timings["student_calls"] = ops
+            if session.process is not None and session.process.hello:
+                timings["student_process_startup"] = round(session.process.hello.get("seconds", 0.0), 3)
             process = {"starts": session.starts, "failures": [e for e in session.log if "failure" in e],
                        "setup_errors": (session.setup or {}).get("errors", []),
                        "startup_failure": session.startup_failure}
