@@ -1,5 +1,10 @@
 """The student process: what its code cannot do (read the reference, write outside, spawn, connect, signal the
-grader), and how the grader survives an endless loop, a memory hog and a process that kills itself."""
+grader, reach into the harness), and how the grader survives an endless loop, a memory hog and a process that
+kills itself.
+
+Probes of three kinds: ``PROBES`` fail (an exception) and the process goes on; ``C_LEVEL`` are the same attacks
+through TensorFlow's C++ file system, which only the namespaces stop (skipped under "audit-hook only");
+``TAMPER`` fail *and* are reported as tampering (``tampered_now`` in the response)."""
 
 import os
 import time
@@ -8,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.sandbox import Limits, StudentProcess, StudentProcessError, prepare_sandbox
+from autograder.sandbox import NAMESPACES, Limits, StudentProcess, StudentProcessError, isolation, prepare_sandbox
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -29,13 +34,39 @@ PROBES = {
     "subprocess": "import subprocess; subprocess.run(['true'])",
     "os_system": lambda: os.system("true"),
     "fork": lambda: os.fork(),
+    "posixsubprocess": "import _posixsubprocess; _posixsubprocess.fork_exec([b'/bin/true'], [b'/bin/true'], "
+                       "True, (), None, None, -1, -1, -1, -1, -1, -1, -1, -1, True, True, -1, None, None, None, "
+                       "-1, None, False)",
+    "signal_handler": "import signal; signal.signal(signal.SIGUSR1, lambda *a: None)",
     "socket": "import socket; socket.socket()",
     "network": "import urllib.request; urllib.request.urlopen('http://example.com', timeout=1)",
     "signal_grader": lambda: os.kill(os.getppid(), 0),
+    "grader_environment": lambda: open(f"/proc/{os.getppid()}/environ").read(),
+    "own_memory": lambda: open("/proc/self/mem", "rb").read(1),
+}
+C_LEVEL = {  # TensorFlow reads and writes files in C++: only the namespaces hide the files
+    "tfio_read_reference": "import tensorflow as tf; tf.io.read_file(str(REPO / 'classviz' / 'reference.py'))",
+    "tfio_read_hidden_checks": "import tensorflow as tf; tf.io.read_file(str(REPO / 'autograder' / 'checks.py'))",
+    "tfio_grader_cmdline": "import tensorflow as tf; "
+                           "assert b'autograder' in tf.io.read_file(f'/proc/{os.getppid()}/cmdline').numpy()",
+    "tfio_list_other_folder": "import tensorflow as tf; tf.io.gfile.listdir(str(OUTSIDE))",
+    "tfio_read_other_student": "import tensorflow as tf; tf.io.read_file(str(OUTSIDE / 'other_student.ipynb'))",
+    "tfio_write_outside": "import tensorflow as tf; tf.io.write_file(str(OUTSIDE / 'forged.json'), '{}')",
+    "tfio_own_memory": "import tensorflow as tf; tf.io.read_file('/proc/self/mem')",
+}
+TAMPER = {  # refused and reported: they reach into the grading machinery
     "ctypes": "import ctypes; ctypes.CDLL(None)",
     "heap_scan": "import gc; gc.get_objects()",
+    "referrers": "import gc; gc.get_referrers(os)",
     "raise_limits": "import resource; resource.setrlimit(resource.RLIMIT_AS, (-1, -1))",
-    "grader_environment": lambda: open(f"/proc/{os.getppid()}/environ").read(),
+    "caller_frame": "sys._getframe(2).f_globals",
+    "other_threads_frames": "sys._current_frames()",
+    "trace": "sys.settrace(lambda *a: None)",
+    "replace_code": "(lambda: 1).__code__ = (lambda: 2).__code__",
+    "audit_hook": "sys.addaudithook(lambda *a: None)",
+    "patch_numpy": "import numpy; numpy.allclose = lambda *a, **k: True",
+    "patch_compile": "import classviz.visualize as v; v.compile_loss_and_gradient = lambda f, m, *a, **k: (f, None)",
+    "run_eagerly": "import tensorflow as tf; tf.config.run_functions_eagerly(True)",
 }
 ALLOWED = {
     "write_in_sandbox": lambda: open("notes.txt", "w").write("ok"),
@@ -44,7 +75,7 @@ ALLOWED = {
     "numpy_and_tensorflow": "import numpy, tensorflow; numpy.ones(3); tensorflow.ones(3)",
     "signal_self": lambda: os.kill(os.getpid(), 0),
 }
-ORDER = list(PROBES) + list(ALLOWED)
+ORDER = list(ALLOWED) + list(PROBES) + list(C_LEVEL) + list(TAMPER)
 
 
 def probe_cell(outside: Path) -> str:
@@ -54,7 +85,7 @@ def probe_cell(outside: Path) -> str:
     import inspect
 
     for name in ORDER:
-        probe = PROBES.get(name, ALLOWED.get(name))
+        probe = {**PROBES, **ALLOWED, **C_LEVEL, **TAMPER}[name]
         if isinstance(probe, str):
             lines.append(f"def _p():\n    {probe}\nPROBES.append(_p)")
         else:
@@ -96,11 +127,33 @@ def test_forbidden_actions_fail_inside_the_student_process(probes, name):
     header = answers[name]
     assert not header["ok"], f"{name} succeeded in the student process"
     error = header["error"]
-    assert error["type"] in ("PermissionError", "ModuleNotFoundError", "ImportError"), error
+    assert error["type"] in ("PermissionError", "ModuleNotFoundError", "ImportError", "FileNotFoundError"), error
     if error["type"] == "PermissionError":
-        assert "not allowed while grading" in error["message"]
+        assert "not allowed while grading" in error["message"] or "Permission denied" in error["message"]
+    assert not header.get("tampered_now"), header
     assert (outside / "other_student.ipynb").read_text() == "{}"
     assert not (outside / "forged.json").exists()
+
+
+@pytest.mark.parametrize("name", list(C_LEVEL))
+def test_c_level_file_access_sees_nothing_outside_the_sandbox(probes, name):
+    if isolation()[0] != NAMESPACES:
+        pytest.skip(f"isolation is {isolation()[0]!r} here: C-level file access is not contained")
+    answers, outside = probes
+    header = answers[name]
+    assert not header["ok"], f"{name} succeeded in the student process"
+    assert header["error"]["type"] in ("NotFoundError", "PermissionDeniedError", "FailedPreconditionError",
+                                       "AssertionError", "InvalidArgumentError"), header["error"]
+    assert (outside / "other_student.ipynb").read_text() == "{}"
+    assert not (outside / "forged.json").exists()
+
+
+@pytest.mark.parametrize("name", list(TAMPER))
+def test_tampering_fails_and_is_reported(probes, name):
+    answers, _ = probes
+    header = answers[name]
+    assert not header["ok"] or header.get("tampered_now"), f"{name} succeeded unnoticed"
+    assert header.get("tampered_now"), header
 
 
 @pytest.mark.parametrize("name", list(ALLOWED))
@@ -115,7 +168,8 @@ def test_the_sandbox_holds_no_reference(tmp_path):
     assert "classviz/visualize.py" in files and "cells/cell_003.py" in files
     assert "classviz/reference.py" not in files
     assert {f for f in files if f.startswith("cvgrade_child/")} == {
-        "cvgrade_child/__init__.py", "cvgrade_child/wire.py", "cvgrade_child/standin.py", "cvgrade_child/harness.py"}
+        "cvgrade_child/__init__.py", "cvgrade_child/wire.py", "cvgrade_child/standin.py", "cvgrade_child/harness.py",
+        "cvgrade_child/worker.py"}
     assert all(f.split("/")[0] in ("classviz", "cvgrade_child", "cells") for f in files), files
 
 
