@@ -160,7 +160,8 @@ class Call:
         header: the response header (``error`` when the function raised; type info of the outputs).
         arrays: the returned arrays.
         failure: set when the process did not answer: ``"timeout"``, ``"crashed"``, ``"protocol"``,
-            ``"skipped"``; ``failure_detail`` says more.
+            ``"skipped"``, or ``"tampered"`` (the process reported, or the wire showed, tampering: no result of
+            it is trusted any more); ``failure_detail`` says more.
     """
     ok: bool
     header: dict = field(default_factory=dict)
@@ -185,6 +186,9 @@ def describe_failure(call: Call, function: str, context: str = "") -> str:
     if call.failure == "crashed":
         return (f"the grading process ended while running {function}{context} ({call.failure_detail}); "
                 "does your code exit, kill its process, or use too much memory?")
+    if call.failure == "tampered":
+        return (f"{call.failure_detail} (while running {function}{context}); the grader does not trust this "
+                "submission's process any more, so this check gets no points")
     if call.failure == "skipped":
         return f"{function} was not run{context}: {call.failure_detail}"
     if call.failure:

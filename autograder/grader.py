@@ -56,11 +56,22 @@ class Session:
         self.log = []
         self.versions = {}
         self.startup_seconds = 0.0
+        self.tampered = []  # what the student process reported (or the wire showed) as tampering
+        self.isolation = None
+
+    def _note_tampering(self, what) -> None:
+        for item in what:
+            if isinstance(item, str) and item not in self.tampered:
+                self.tampered.append(item[:300])
+
+    def tampering_detail(self) -> str:
+        return "tampering detected: " + "; ".join(self.tampered[:5])
 
     def start(self) -> None:
         """Spawn a process now (without waiting), so that it imports TensorFlow while the grader works."""
         if self.process is None and self.startup_failure is None:
             self.process = StudentProcess(self.sandbox, self.limits, self.weights, STANDIN_SEED)
+            self.isolation = {"mode": self.process.isolation, "detail": self.process.isolation_detail}
             self.process.start()
             self.starts += 1
 
@@ -89,11 +100,15 @@ class Session:
                           f"took longer than {self.limits.startup_seconds:.0f} s")
             elif exc.kind == "crashed":
                 detail = f"the notebook's definitions ended the grading process ({exc.detail})"
+            elif exc.kind == "tampered":
+                self._note_tampering([exc.detail])
+                detail = self.tampering_detail()
             self.startup_failure = detail
             raise StudentProcessError("startup", detail) from None
         finally:
             self.startup_seconds += time.monotonic() - began
         self.versions = self.process.hello.get("versions", {})
+        self._note_tampering(header.get("tampered") or [])
         if self.setup is None:
             self.setup = header
 
@@ -108,6 +123,8 @@ class Session:
             seconds: time limit of this call (default: ``limits.call_seconds``), always cut at the submission's
                 deadline.
         """
+        if self.tampered:
+            return C.Call(False, failure="tampered", failure_detail=self.tampering_detail())
         for name in functions:
             if name in self.broken:
                 kind, detail = self.broken[name]
@@ -123,6 +140,8 @@ class Session:
         except StudentProcessError as exc:
             return C.Call(False, failure="startup" if exc.kind == "startup" else exc.kind,
                           failure_detail=exc.detail)
+        if self.tampered:  # reported by the definitions (setup)
+            return C.Call(False, failure="tampered", failure_detail=self.tampering_detail())
         limit = seconds if seconds is not None else self.limits.call_seconds
         deadline = min(self.deadline, time.monotonic() + limit)
         began = time.monotonic()
@@ -132,15 +151,22 @@ class Session:
             detail = exc.detail
             if exc.kind == "timeout":
                 detail = f"{deadline - began:.0f} s"
+            if exc.kind == "tampered":
+                self._note_tampering([exc.detail])
+                return C.Call(False, failure="tampered", failure_detail=self.tampering_detail())
             self.broken[functions[-1]] = (exc.kind, detail)
             self.log.append({"op": header.get("op"), "failure": exc.kind, "detail": detail,
                              "stderr": self.process.stderr_tail(500) if self.process else ""})
             return C.Call(False, failure=exc.kind, failure_detail=detail)
         finally:
             self.log.append({"op": header.get("op"), "seconds": round(time.monotonic() - began, 3)})
+        if response.get("tampered"):
+            self._note_tampering(response["tampered"])
+            return C.Call(False, failure="tampered", failure_detail=self.tampering_detail())
         error = response.get("error")
         if isinstance(error, dict) and error.get("type") == "Missing":
-            error["hint"] = _missing_hint(self.extraction, error.get("message", ""))
+            error["hint"] = _missing_hint(self.extraction, error.get("message", ""),
+                                          (self.setup or {}).get("errors", []))
         return C.Call(bool(response.get("ok")), response, out)
 
     def close(self):
@@ -224,6 +250,10 @@ class Grader:
                                                                 "please report it"),
                        "error": traceback.format_exc()[-4000:]}
         record.update(outcome)
+        from .sandbox import isolation
+
+        mode, _, detail = isolation()
+        record["isolation"], record["isolation_detail"] = mode, detail
         record["score"] = sum(c["points"] for c in record["checks"])
         record["max_score"] = C.MAX_SCORE
         record.setdefault("timings", {})["total"] = round(time.monotonic() - started, 3)
@@ -253,6 +283,7 @@ class Grader:
             finally:
                 session.close()
             timings["student_process_wait"] = round(session.startup_seconds, 3)
+            isolation = session.isolation
             ops = {}
             for entry in session.log:
                 if "seconds" in entry:
@@ -262,10 +293,13 @@ class Grader:
                 timings["student_process_startup"] = round(session.process.hello.get("seconds", 0.0), 3)
             process = {"starts": session.starts, "failures": [e for e in session.log if "failure" in e],
                        "setup_errors": (session.setup or {}).get("errors", []),
-                       "startup_failure": session.startup_failure}
-        return {"status": "graded", "extraction": extraction.summary(), "process": process,
-                "checks": [r.to_dict() for r in results], "timings": timings, "versions": session.versions,
-                "reference": suite.describe()}
+                       "startup_failure": session.startup_failure, "tampering": list(session.tampered)}
+        outcome = {"status": "graded", "extraction": extraction.summary(), "process": process,
+                   "checks": [r.to_dict() for r in results], "timings": timings, "versions": session.versions,
+                   "reference": suite.describe()}
+        if session.tampered:
+            outcome["reason"] = session.tampering_detail()
+        return outcome
 
     def _run_checks(self, session: Session, suite: Suite, extraction, timings) -> list:
         loss_fn, both = (LOSS,), (LOSS, UPDATE)
@@ -425,9 +459,20 @@ def _missing_feedback(extraction) -> str:
     return "; ".join(parts) + "."
 
 
-def _missing_hint(extraction, message: str) -> str:
+def _missing_hint(extraction, message: str, setup_errors=()) -> str:
     name = next((n for n in (LOSS, UPDATE) if n in message), None)
     hints = []
+    for item in setup_errors or ():
+        try:
+            statement = extraction.statements[int(item["statement"])]
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+        if name in statement.names:
+            error = item.get("error") or {}
+            text = f"{error.get('type', 'an error')}: {error.get('message', '')}".rstrip(": ")
+            hints.append(f"its definition (cell {statement.cell}, line {statement.line}) raised {text[:300]} "
+                         "when the notebook's definitions ran (a default argument, decorator or class body that "
+                         "fails?)")
     for error in extraction.syntax_errors:
         if name in error.get("defines", []):
             hints.append(f"cell {error['cell']} defines it but has a syntax error at line {error['line']} "

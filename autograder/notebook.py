@@ -12,7 +12,9 @@ Only three kinds of statements are ever selected, by parsing each code cell with
   or magic lines never run.
 
 As in Jupyter after *Restart & Run All*, statements run in notebook order, so the last definition of a name
-wins, and a cell with a syntax error contributes nothing. IPython syntax is neutralized line by line (``%magic``,
+wins, a cell with a syntax error contributes nothing, and nothing after a top-level ``raise``, ``sys.exit()``,
+``exit()``, ``quit()``, ``os._exit()`` or ``assert False`` in a cell runs (IPython stops that cell there; the
+next cells still run; a note in the result says so). IPython syntax is neutralized line by line (``%magic``,
 ``!shell``, ``x = !ls``, ``obj?`` become ``pass``; a ``%%time``-style cell magic is dropped, a ``%%bash``-style
 cell is skipped). Works without any nbgrader or Colab metadata, with renamed, reordered, duplicated or extra
 cells, with nbformat 3 or 4, and with cell sources stored as a string or a list of lines.
@@ -285,6 +287,25 @@ def _cheap_statement(node, notebook_classes) -> bool:
     return False
 
 
+_STOP_CALLS = {("sys", "exit"), (None, "exit"), (None, "quit"), ("os", "_exit"), ("os", "abort")}
+
+
+def _stops_the_cell(node) -> bool:
+    """A top-level statement after which nothing of its cell runs: ``raise``, ``sys.exit()``, ``exit()``,
+    ``quit()``, ``os._exit()``, ``os.abort()``, ``assert False``."""
+    if isinstance(node, ast.Raise):
+        return True
+    if isinstance(node, ast.Assert):
+        return isinstance(node.test, ast.Constant) and not node.test.value
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        func = node.value.func
+        if isinstance(func, ast.Name):
+            return (None, func.id) in _STOP_CALLS
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            return (func.value.id, func.attr) in _STOP_CALLS
+    return False
+
+
 def _skipped_import(node) -> bool:
     modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
     return any(m == p or m.startswith(p + ".") for m in modules for p in _SKIPPED_IMPORT_PREFIXES)
@@ -340,7 +361,19 @@ def extract(cells: list[Cell]) -> Extraction:
                 notebook_classes.add(node.name)
     for cell, tree, code in parsed:
         lines = code.split("\n")
-        for node in tree.body:
+        body = tree.body
+        stop = next((i for i, node in enumerate(body) if _stops_the_cell(node)), None)
+        if stop is not None:  # as in Jupyter: the rest of this cell never runs (later cells still do)
+            node = body[stop]
+            skipped = sorted({n for later in body[stop + 1:] for n in _bound_names(later)} & set(GRADED))
+            what = ast.get_source_segment(code, node) or lines[node.lineno - 1]
+            note = (f"cell {cell.index} stops at line {node.lineno} (`{what.strip()[:80]}`), so, as in Jupyter, "
+                    "the rest of that cell never runs")
+            if skipped:
+                note += f": the definition of {', '.join(skipped)} after it does not exist"
+            result.notes.append(note)
+            body = body[:stop]
+        for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 kind = "def"
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
