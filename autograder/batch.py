@@ -3,8 +3,15 @@
 Rule of this module: (paths) => exactly one result per submission, written as soon as it is known, by writing a
 temporary file and renaming it into place (a killed batch leaves either the old file or the new one, never half
 a file). A re-run skips the submissions whose result is already on disk for the same notebook bytes and grader
-version, so it completes a killed batch without duplicates; ``force=True`` regrades everything (grading is
-deterministic, so the points come out the same).
+version *and* carries this output folder's signature (an HMAC-SHA256 with the key in ``OUT/.autograder-key``,
+created on first use, readable by the grader's user only): a result file written by anyone else -- e.g. by a
+student process that found a way to write there -- is graded again, never trusted. So a re-run completes a
+killed batch without duplicates; ``force=True`` regrades everything (grading is deterministic, so the points
+come out the same).
+
+Every submission found gets exactly one row, with a unique id derived from its path (:func:`discover`): in an
+nbgrader ``submitted/`` tree, a student folder without a notebook gets a row with status ``"missing"``, 0 points
+and the reason.
 
 Outputs in ``OUT``:
 
@@ -18,10 +25,13 @@ Outputs in ``OUT``:
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 import json
 import os
 import re
+import secrets
 import sys
 import threading
 import time
@@ -39,12 +49,14 @@ _SHORT = {"loss_value": "loss", "gradient_sign": "grad", "l2_regularizer": "l2",
 
 @dataclass
 class Submission:
-    """One submission to grade: an id for the outputs, the notebook, and where it came from."""
+    """One submission to grade: an id for the outputs, the notebook (None: the student handed none in), and where
+    it came from (``path``: the folder or file it stands for, used to make ids unique)."""
     id: str
-    notebook: Path
+    notebook: Path | None
     student: str | None = None
     assignment: str | None = None
     note: str = ""
+    path: Path | None = None
 
 
 def _safe(name: str) -> str:
@@ -82,13 +94,30 @@ def _choose(notebooks: list[Path]) -> tuple[Path, str]:
     return best, f"graded {best.name}, the notebook defining most graded functions among {len(notebooks)}"
 
 
+def _other_files(folder: Path) -> str:
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    if not names:
+        return "the folder is empty"
+    checkpoints = [n for n in names if ".ipynb_checkpoints" in n]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    if checkpoints and len(checkpoints) == len(names):
+        return f"only Jupyter checkpoint copies ({shown}), which are not graded"
+    return f"found only {shown}"
+
+
 def discover(paths) -> tuple[list[Submission], list[str]]:
     """Find the submissions in the given paths.
 
     A path may be a notebook; a folder of notebooks (one submission each); or a folder of submission folders,
     such as nbgrader's ``submitted/<student>/<assignment>/*.ipynb`` (one submission per student and
     assignment; its notebook is ``class_visualization.ipynb``, else the only notebook, else the one that
-    defines the most graded functions).
+    defines the most graded functions). In a folder with no notebook at its top level, *every* sub-folder is a
+    submission: one without a notebook (empty, a zip file, only ``.ipynb_checkpoints``) still gets a
+    submission, with ``notebook`` None and the reason in ``note``.
+
+    Ids are the file's stem or the student's folder name; ids that would be equal (the same name in two
+    folders) are made unique from the paths: ``dir1__a`` and ``dir2__a``, with a hash of the full path added if
+    even that is not enough. The same file given twice is one submission.
 
     Returns:
         ``(submissions, problems)``: submissions with unique ids, in a deterministic order, and a message for
@@ -98,39 +127,76 @@ def discover(paths) -> tuple[list[Submission], list[str]]:
     for raw in paths:
         path = Path(raw)
         if path.is_file():
-            subs.append(Submission(_safe(path.stem), path))
+            subs.append(Submission(_safe(path.stem), path, path=path))
             continue
         if not path.is_dir():
             problems.append(f"{raw}: no such file or folder")
             continue
         notebooks = _notebooks_under(path)
-        if not notebooks:
-            problems.append(f"{raw}: no .ipynb notebook in this folder")
-            continue
         groups = {}
         for nb_path in notebooks:
             rel = nb_path.relative_to(path).parts
             key = rel[:-1][:2]
             groups.setdefault(key, []).append(nb_path)
-        assignments = {key[1] for key in groups if len(key) >= 2}
+        if not groups.get(()):  # a tree of submission folders: every (student, assignment) folder is one
+            for student_dir in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
+                                      and p.name != "__pycache__"):
+                subdirs = [d for d in sorted(student_dir.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+                keys = [(student_dir.name,)] if not subdirs else [(student_dir.name, d.name) for d in subdirs]
+                if any(k[:1] == (student_dir.name,) for k in groups):
+                    continue  # has a notebook somewhere: graded below
+                for key in keys:
+                    groups.setdefault(key, [])
+        if not groups:
+            problems.append(f"{raw}: no .ipynb notebook in this folder")
+            continue
+        assignments = {key[1] for key, nbs in groups.items() if len(key) >= 2 and nbs}
         for key in sorted(groups):
             if not key:
                 for nb_path in groups[key]:
-                    subs.append(Submission(_safe(nb_path.stem), nb_path))
+                    subs.append(Submission(_safe(nb_path.stem), nb_path, path=nb_path))
                 continue
-            chosen, note = _choose(groups[key])
             student = key[0]
             assignment = key[1] if len(key) >= 2 else None
             ident = student if len(assignments) <= 1 or assignment is None else f"{student}__{assignment}"
-            subs.append(Submission(_safe(ident), chosen, student, assignment, note))
-    seen = {}
+            folder = path.joinpath(*key)
+            if not groups[key]:
+                subs.append(Submission(_safe(ident), None, student, assignment,
+                                       f"no notebook found in {folder}: {_other_files(folder)}", path=folder))
+                continue
+            chosen, note = _choose(groups[key])
+            subs.append(Submission(_safe(ident), chosen, student, assignment, note, path=folder))
+    return _unique(subs), problems
+
+
+def _unique(subs: list[Submission]) -> list[Submission]:
+    """Drop repeated files; make every id unique and a function of the submission's own path only."""
+    seen, kept = set(), []
     for sub in subs:
-        base = sub.id
-        n = seen.get(base, 0)
-        seen[base] = n + 1
-        if n:
-            sub.id = f"{base}-{n + 1}"
-    return subs, problems
+        where = (sub.notebook or sub.path or Path(sub.id)).resolve()
+        if where in seen:
+            continue
+        seen.add(where)
+        kept.append(sub)
+    base = {id(sub): sub.id for sub in kept}
+    for depth in range(1, 6):
+        counts = {}
+        for sub in kept:
+            counts[sub.id] = counts.get(sub.id, 0) + 1
+        clashing = [sub for sub in kept if counts[sub.id] > 1]
+        if not clashing:
+            return kept
+        for sub in clashing:
+            parents = list((sub.path or sub.notebook).resolve().parent.parts[1:])[-depth:]
+            sub.id = _safe("__".join(parents + [base[id(sub)]]))
+    counts = {}
+    for sub in kept:
+        counts[sub.id] = counts.get(sub.id, 0) + 1
+    for sub in kept:
+        if counts[sub.id] > 1:
+            where = str((sub.path or sub.notebook).resolve())
+            sub.id = f"{sub.id[:100]}-{hashlib.sha256(where.encode()).hexdigest()[:8]}"
+    return kept
 
 
 # ---- writing --------------------------------------------------------------------------------------------------
@@ -156,15 +222,48 @@ def gradescope(record: dict, visibility: str = "visible") -> dict:
             "execution_time": int(round(record.get("timings", {}).get("total", 0)))}
 
 
+KEY_FILE = ".autograder-key"
+_KEY_LOCK = threading.Lock()
+
+
+def output_key(out: Path) -> bytes:
+    """This output folder's signing key (``OUT/.autograder-key``, 32 random bytes, mode 0600; created once)."""
+    path = Path(out) / KEY_FILE
+    with _KEY_LOCK:
+        try:
+            return bytes.fromhex(path.read_text().strip())
+        except (OSError, ValueError):
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        tmp = path.parent / f".{KEY_FILE}.tmp.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key.hex() + "\n")
+        os.replace(tmp, path)  # a damaged key file is replaced: every result is then graded again
+        return key
+
+
+def _signature(key: bytes, record: dict) -> str:
+    body = {k: v for k, v in record.items() if k != "signature"}
+    data = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True).encode("utf-8")
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
 def write_result(out: Path, sub: Submission, record: dict, visibility: str = "visible") -> None:
-    """Write one submission's result file and its Gradescope file (atomically)."""
+    """Write one submission's result file (signed with the folder's key) and its Gradescope file, atomically."""
+    record = dict(record)
+    record["signature"] = _signature(output_key(out), record)
     atomic_write(out / "results" / f"{sub.id}.json", json.dumps(record, indent=1, sort_keys=False) + "\n")
     atomic_write(out / "gradescope" / sub.id / "results.json", json.dumps(gradescope(record, visibility),
                                                                             indent=1) + "\n")
 
 
 def load_result(out: Path, sub: Submission) -> dict | None:
-    """A finished result on disk for this submission's current notebook bytes and grader version, else None."""
+    """A finished result on disk for this submission's current notebook bytes and grader version, signed with
+    this folder's key (so written by this grader), else None."""
+    if sub.notebook is None:
+        return None  # a missing notebook is recorded again (instantly), never cached
     path = out / "results" / f"{sub.id}.json"
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -172,12 +271,27 @@ def load_result(out: Path, sub: Submission) -> dict | None:
         return None
     from .grader import _sha256
 
-    if (isinstance(record, dict) and record.get("grader_version") == GRADER_VERSION
+    if not (isinstance(record, dict) and isinstance(record.get("signature"), str)
+            and hmac.compare_digest(record["signature"], _signature(output_key(out), record))):
+        return None
+    if (record.get("grader_version") == GRADER_VERSION
             and record.get("notebook_sha256") == _sha256(sub.notebook)
             and record.get("status") in ("graded", "unreadable") and isinstance(record.get("checks"), list)
             and [c.get("name") for c in record["checks"]] == list(C.CHECKS)):
         return record
     return None
+
+
+def missing_record(sub: Submission) -> dict:
+    """The result of a submission folder without a notebook: status ``"missing"``, 0 points, the reason."""
+    from .grader import SCHEMA_VERSION, _all_failed
+
+    reason = sub.note or "no notebook found"
+    checks = _all_failed(f"nothing was graded: {reason}")
+    return {"schema": SCHEMA_VERSION, "grader_version": GRADER_VERSION, "submission": sub.id,
+            "student": sub.student, "assignment": sub.assignment, "notebook": None, "notebook_sha256": None,
+            "status": "missing", "reason": reason, "checks": checks, "score": 0, "max_score": C.MAX_SCORE,
+            "timings": {"total": 0.0}}
 
 
 def csv_text(rows: list[tuple[Submission, dict]]) -> str:
@@ -187,9 +301,10 @@ def csv_text(rows: list[tuple[Submission, dict]]) -> str:
                      *C.CHECKS, "seconds", "note"])
     for sub, rec in rows:
         points = {c["name"]: c["points"] for c in rec["checks"]}
-        writer.writerow([sub.id, sub.student or "", sub.assignment or "", str(sub.notebook), rec["status"],
+        writer.writerow([sub.id, sub.student or "", sub.assignment or "", str(sub.notebook or ""), rec["status"],
                          rec["score"], rec["max_score"], *(points.get(n, 0) for n in C.CHECKS),
-                         rec.get("timings", {}).get("total", ""), sub.note or rec.get("reason", "")])
+                         rec.get("timings", {}).get("total", ""),
+                         "; ".join(x for x in (sub.note if sub.notebook else "", rec.get("reason", "")) if x)])
     return buf.getvalue()
 
 
@@ -201,9 +316,10 @@ def summary_table(rows: list[tuple[Submission, dict]]) -> str:
     for sub, rec in rows:
         points = {c["name"]: c["points"] for c in rec["checks"]}
         seconds = rec.get("timings", {}).get("total", 0.0)
+        status = rec["status"] + (" (tampering)" if str(rec.get("reason", "")).startswith("tampering") else "")
         lines.append(f"{sub.id:<{width}}  {rec['score']:>2}/{rec['max_score']:<2}  "
                      + " ".join(f"{points.get(n, 0):>4}" for n in C.CHECKS)
-                     + f"  {seconds:5.1f}s  {rec['status']}")
+                     + f"  {seconds:5.1f}s  {status}")
     maxes = " ".join(f"{c.points:>4}" for c in C.CHECKS.values())
     lines.append(f"{'(max)':<{width}}  {C.MAX_SCORE:>2}/{C.MAX_SCORE:<2}  {maxes}")
     return "\n".join(lines)
@@ -225,27 +341,35 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, grader: Grader |
     Returns:
         ``(rows, problems)``: ``(submission, result)`` in discovery order, and the paths that held no notebook.
     """
+    from .sandbox import clean_stale_sandboxes
+
     out = Path(out)
     (out / "results").mkdir(parents=True, exist_ok=True)
     for stale in list((out / "results").glob(".*.tmp.*")) + list((out / "gradescope").glob("*/.*.tmp.*")):
         stale.unlink(missing_ok=True)  # left by a killed run
     subs, problems = discover(paths)
     grader = grader or Grader()
+    clean_stale_sandboxes(getattr(grader, "tmp_root", None))  # left by a killed grader (its process is gone)
     records = {}
     todo = []
     for sub in subs:
         cached = None if force else load_result(out, sub)
         if cached is not None:
             records[sub.id] = cached
+            atomic_write(out / "gradescope" / sub.id / "results.json",
+                         json.dumps(gradescope(cached, visibility), indent=1) + "\n")
             if progress:
                 progress(sub, cached, True)
         else:
             todo.append(sub)
 
     def work(sub):
-        record = grader.grade(sub.notebook, submission=sub.id, student=sub.student, assignment=sub.assignment)
-        if sub.note:
-            record["note"] = sub.note
+        if sub.notebook is None:
+            record = missing_record(sub)
+        else:
+            record = grader.grade(sub.notebook, submission=sub.id, student=sub.student, assignment=sub.assignment)
+            if sub.note:
+                record["note"] = sub.note
         write_result(out, sub, record, visibility)
         return sub, record
 
@@ -265,10 +389,31 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, grader: Grader |
     return rows, problems
 
 
+def separate_native_stderr(log_path) -> bool:
+    """Keep Python's ``sys.stderr`` (progress, warnings, tracebacks) on the terminal, and send file descriptor 2
+    -- where TensorFlow's C++ start-up and log lines go, ignoring ``TF_CPP_MIN_LOG_LEVEL`` -- to ``log_path``.
+
+    Returns whether it did (False: no usable stderr, nothing changed).
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        return False
+    sys.stderr = io.TextIOWrapper(io.FileIO(saved, "w", closefd=True), encoding="utf-8",
+                                  errors="backslashreplace", line_buffering=True)
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 2)
+    os.close(log)
+    return True
+
+
 def main_grade(args) -> int:
     """The ``grade`` command (see ``python -m autograder grade --help``)."""
     from .sandbox import Limits
 
+    separate_native_stderr(Path(args.out) / "native-stderr.log")
     scale = float(args.timeout_scale)
     base = Limits()
     limits = Limits(startup_seconds=base.startup_seconds * scale, call_seconds=base.call_seconds * scale,
@@ -283,11 +428,26 @@ def main_grade(args) -> int:
             print(f"[autograder] {sub.id}: {record['score']}/{record['max_score']} ({how})", file=sys.stderr,
                   flush=True)
 
+    from .sandbox import AUDIT_HOOK_ONLY, isolation
+
+    mode, _, detail = isolation()
+    if mode == AUDIT_HOOK_ONLY:
+        print(f"[autograder] warning: student code is NOT isolated by the operating system ({detail}); only the "
+              "audit hook restricts it (C-level file access, e.g. tf.io.read_file, is not contained)",
+              file=sys.stderr, flush=True)
     rows, problems = grade_batch(args.paths, args.out, jobs=args.jobs, force=args.force, grader=grader,
                                  visibility=args.visibility, progress=progress)
     for problem in problems:
         print(f"[autograder] {problem}", file=sys.stderr)
+    missing = [sub for sub, rec in rows if rec.get("status") == "missing"]
+    tampered = [sub for sub, rec in rows if str(rec.get("reason", "")).startswith("tampering detected")]
     if not args.quiet:
         print(summary_table(rows))
         print(f"{len(rows)} submission(s) in {time.monotonic() - started:.1f} s; results in {args.out}")
+    if missing:
+        print(f"[autograder] {len(missing)} submission folder(s) without a notebook (recorded with 0 points): "
+              + ", ".join(sub.id for sub in missing), file=sys.stderr)
+    if tampered:
+        print(f"[autograder] {len(tampered)} submission(s) caught tampering (see their reason): "
+              + ", ".join(sub.id for sub in tampered), file=sys.stderr)
     return 2 if problems and not rows else (1 if problems else 0)

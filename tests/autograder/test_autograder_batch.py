@@ -44,7 +44,7 @@ def test_discover_a_submitted_tree_a_folder_and_files(tmp_path):
     write_nb(folder / "two words.ipynb")
     single = write_nb(tmp_path / "elsewhere" / "one.ipynb")
     subs, problems = discover([folder, single, tmp_path / "missing", tmp_path / "submitted" / "nobody"])
-    assert [s.id for s in subs] == ["one", "two_words", "one-2"]
+    assert [s.id for s in subs] == ["loose__one", "two_words", "elsewhere__one"]  # same name: ids from the paths
     assert len(problems) == 2 and "no such file or folder" in problems[0]
 
 

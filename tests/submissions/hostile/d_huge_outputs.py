@@ -1,0 +1,16 @@
+# What: right answers, and a cell whose saved output is 40 MB of text
+# Expected: loss_value=2 gradient_sign=3 l2_regularizer=2 raw_score=1 update_step=3 score_increase=3 tf_function=1
+# Status: graded
+# Make: huge_output_mb=40
+# %%
+def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
+    X = tf.convert_to_tensor(X, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(X)
+        loss = model(X)[0, target_y] - l2_reg * tf.reduce_sum(tf.square(X))
+    return loss, tape.gradient(loss, X)
+
+# %%
+def class_visualization_update_step(model, X, target_y, l2_reg, learning_rate):
+    loss, dX = class_visualization_loss_and_gradient(model, X, target_y, l2_reg)
+    return np.asarray(X + learning_rate * dX.numpy(), dtype=np.float32)

@@ -1,0 +1,15 @@
+# What: the update step's cell has a syntax error, so it is never defined
+# Expected: loss_value=2 gradient_sign=3 l2_regularizer=2 raw_score=1 update_step=0 score_increase=0 tf_function=1
+# Status: graded
+# Feedback: update_step ~ syntax error
+# %%
+def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
+    X = tf.convert_to_tensor(X, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(X)
+        loss = model(X)[0, target_y] - l2_reg * tf.reduce_sum(tf.square(X))
+    return loss, tape.gradient(loss, X)
+
+# %%
+def class_visualization_update_step(model, X, target_y, l2_reg, learning_rate):
+    return X +

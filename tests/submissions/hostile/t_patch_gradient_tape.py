@@ -1,0 +1,24 @@
+# What: a default argument replaces tf.GradientTape with a tape whose gradient is zero (at definition time): tampering
+# What: detected before any check
+# Expected: loss_value=0 gradient_sign=0 l2_regularizer=0 raw_score=0 update_step=0 score_increase=0 tf_function=0
+# Status: graded
+# Reason: tampering detected: tensorflow.GradientTape
+# Feedback: loss_value ~ tampering detected
+# %%
+class _ZeroTape(tf.GradientTape):
+    def gradient(self, target, sources, *a, **k):
+        return tf.zeros_like(sources)
+
+
+def class_visualization_loss_and_gradient(model, X, target_y, l2_reg,
+        _hack=setattr(tf, 'GradientTape', _ZeroTape)):
+    X = tf.convert_to_tensor(X, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(X)
+        loss = model(X)[0, target_y] - l2_reg * tf.reduce_sum(tf.square(X))
+    return loss, tape.gradient(loss, X)
+
+# %%
+def class_visualization_update_step(model, X, target_y, l2_reg, learning_rate):
+    loss, dX = class_visualization_loss_and_gradient(model, X, target_y, l2_reg)
+    return np.asarray(X + learning_rate * dX.numpy(), dtype=np.float32)

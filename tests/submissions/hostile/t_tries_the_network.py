@@ -1,0 +1,24 @@
+# What: right answers that first try a socket and an HTTP request (both refused; the process has no network): full
+# What: marks
+# Expected: loss_value=2 gradient_sign=3 l2_regularizer=2 raw_score=1 update_step=3 score_increase=3 tf_function=1
+# Status: graded
+# %%
+def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
+    import socket, urllib.request
+    for attempt in (lambda: socket.create_connection(("1.1.1.1", 80), timeout=1),
+                    lambda: urllib.request.urlopen("http://example.com", timeout=1)):
+        try:
+            attempt()
+            raise RuntimeError("the network was reachable")
+        except (PermissionError, OSError):
+            pass
+    X = tf.convert_to_tensor(X, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(X)
+        loss = model(X)[0, target_y] - l2_reg * tf.reduce_sum(tf.square(X))
+    return loss, tape.gradient(loss, X)
+
+# %%
+def class_visualization_update_step(model, X, target_y, l2_reg, learning_rate):
+    loss, dX = class_visualization_loss_and_gradient(model, X, target_y, l2_reg)
+    return np.asarray(X + learning_rate * dX.numpy(), dtype=np.float32)
