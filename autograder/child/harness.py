@@ -22,8 +22,8 @@ any student code runs, :func:`main`
    sockets; ``ctypes``; signals to other processes; raising resource limits; scanning the heap (``gc``);
    tracing; new audit hooks; replacing a function's ``__code__``; and any frame access in the main thread or
    to the harness's own frames (these last ones are reported as tampering);
-5. disables ``signal.signal`` and ``_posixsubprocess`` (no handler can receive a frame of this loop, no child
-   process can be forked behind the hook's back).
+5. disables ``signal.signal`` (it installs nothing and returns the current handler: no handler can receive a
+   frame of this loop) and ``_posixsubprocess.fork_exec`` (no child process forked behind the hook's back).
 
 Student code then only ever runs in *jobs* (:mod:`autograder.child.worker`), each in a fresh thread whose
 bottom frame is the worker's entry function, while this loop -- in the main thread, whose frames no job can
@@ -255,7 +255,9 @@ def disable_escape_hatches() -> None:
     for name in ("signal", "_signal"):
         module = sys.modules.get(name)
         if module is not None:
-            for attr in ("signal", "set_wakeup_fd", "siginterrupt"):
+            if hasattr(module, "signal") and hasattr(module, "getsignal"):
+                module.signal = worker.ignoring(module.getsignal)
+            for attr in ("set_wakeup_fd", "siginterrupt"):
                 if hasattr(module, attr):
                     setattr(module, attr, refuse(f"{name}.{attr}"))
     module = sys.modules.get("_posixsubprocess")

@@ -37,7 +37,6 @@ PROBES = {
     "posixsubprocess": "import _posixsubprocess; _posixsubprocess.fork_exec([b'/bin/true'], [b'/bin/true'], "
                        "True, (), None, None, -1, -1, -1, -1, -1, -1, -1, -1, True, True, -1, None, None, None, "
                        "-1, None, False)",
-    "signal_handler": "import signal; signal.signal(signal.SIGUSR1, lambda *a: None)",
     "socket": "import socket; socket.socket()",
     "network": "import urllib.request; urllib.request.urlopen('http://example.com', timeout=1)",
     "signal_grader": lambda: os.kill(os.getppid(), 0),
@@ -74,6 +73,8 @@ ALLOWED = {
     "read_own_cells": lambda: os.listdir("cells"),
     "numpy_and_tensorflow": "import numpy, tensorflow; numpy.ones(3); tensorflow.ones(3)",
     "signal_self": lambda: os.kill(os.getpid(), 0),
+    "signal_handler_not_installed": "import signal; f = lambda *a: None; signal.signal(signal.SIGUSR1, f); "
+                                    "assert signal.getsignal(signal.SIGUSR1) is not f",
 }
 ORDER = list(ALLOWED) + list(PROBES) + list(C_LEVEL) + list(TAMPER)
 
