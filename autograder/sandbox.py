@@ -75,6 +75,8 @@ for d in /usr /etc; do bind_ro "$d"; done
 for d in /bin /sbin /lib /lib32 /lib64 /libx32; do
   if [ -L "$d" ]; then ln -s "$(readlink "$d")" "$NR$d"; elif [ -d "$d" ]; then bind_ro "$d"; fi
 done
+mkdir -p "$NR/tmp" "$NR/proc" "$NR/dev"
+mount -t tmpfs -o mode=1777,size=64m cvtmp "$NR/tmp"
 for p in $BINDS; do bind_ro "$p"; done
 if [ "$WEIGHTS" != "-" ]; then
   mkdir -p "$NR$WEIGHTS"
@@ -83,8 +85,6 @@ if [ "$WEIGHTS" != "-" ]; then
   chmod -R a+rX "$NR$WEIGHTS"
   mount -o remount,ro "$NR$WEIGHTS"
 fi
-mkdir -p "$NR/tmp" "$NR/proc" "$NR/dev"
-mount -t tmpfs -o mode=1777,size=64m cvtmp "$NR/tmp"
 mkdir -p "$NR$SB"
 mount -t tmpfs -o mode=755,size=512m cvsandbox "$NR$SB"
 cp -a "$SB/." "$NR$SB/"
@@ -242,9 +242,9 @@ def _probe_isolation(python) -> tuple:
             (sandbox / "probe.txt").write_text("ok")
             (Path(tmp) / "root").mkdir()
             argv = isolated_command(prefix, drop, sandbox, Path(tmp) / "root",
-                                    [python, "-I", "-S", "-c",
-                                     "import os; print(open('probe.txt').read(), os.getuid(), "
-                                     "os.path.exists('/proc/1/cmdline'))"], python=python)
+                                    [python, "-I", "-c",
+                                     "import os, numpy; print(open('probe.txt').read(), os.getuid())"],
+                                    python=python)
             try:
                 proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/")
             except (OSError, subprocess.TimeoutExpired) as exc:
