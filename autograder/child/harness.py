@@ -190,7 +190,8 @@ def install_audit_hook(sandbox: str, read_roots, main_thread: int | None = None,
         return (path + sep).startswith(roots)
 
     def deny(event, detail="", kind="blocked"):
-        record((kind, f"{event}{' ' + detail if detail else ''}"[:300]))
+        if _len(log) < 1000:  # a loop of refused calls must not fill the memory
+            record((kind, f"{event}{' ' + detail if detail else ''}"[:300]))
         raise PermissionError(f"not allowed while grading: {event}{' ' + detail if detail else ''}")
 
     def hook(event, args):
@@ -384,6 +385,8 @@ class _Protected:
         for kind, what in _drain(self.refusals):
             if kind == "tamper" and what not in self.tampered:
                 self.tampered.append(what)
+        if self.list_len(results) == 0:  # the job could not even hand its result over (memory exhausted?)
+            raise _JobFailed(_error("the call's result was lost (the process may be out of memory)", "Lost"))
         item = self.list_get(results, 0) if self.list_len(results) == 1 else None
         status = _status(_item(item, 0)) if type(item) is tuple and self.tuple_len(item) == 2 else None
         if status not in ("ok", "error"):
