@@ -245,7 +245,13 @@ def output_key(out: Path) -> bytes:
 
 
 def _signature(key: bytes, record: dict) -> str:
-    body = {k: v for k, v in record.items() if k != "signature"}
+    """HMAC-SHA256 of everything in the record but its timings (so a deterministic regrade signs the same)."""
+    body = {k: v for k, v in record.items() if k not in ("signature", "timings")}
+    if isinstance(body.get("checks"), list):
+        body["checks"] = [{k: v for k, v in c.items() if k != "seconds"} if isinstance(c, dict) else c
+                          for c in body["checks"]]
+    if isinstance(body.get("process"), dict):
+        body["process"] = {k: v for k, v in body["process"].items() if k != "failures"}
     data = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True).encode("utf-8")
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
