@@ -165,3 +165,24 @@ def test_native_stderr_goes_to_a_log_and_python_stderr_stays(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "[autograder] progress line" in proc.stderr and "oneDNN" not in proc.stderr
     assert "oneDNN" in log.read_text()
+
+
+def test_a_cell_stops_at_a_top_level_exit_or_raise_as_in_jupyter():
+    """D11: statements after a top-level sys.exit()/exit()/raise/assert False in a cell never run in Jupyter
+    (IPython stops the cell there, the next cells run): the grader does the same, and says so."""
+    from autograder.notebook import Cell, extract
+
+    loss = "def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\n    return 0.0, X\n"
+    update = "def class_visualization_update_step(model, X, target_y, l2_reg, learning_rate):\n    return X\n"
+    for stop in ("import sys\nsys.exit()", "exit()", "raise SystemExit", "assert False, 'stop'",
+                 "import os\nos._exit(0)", "quit()"):
+        ex = extract([Cell(0, "code", f"{stop}\n{loss}"), Cell(1, "code", update)])
+        assert set(ex.definitions) == {"class_visualization_update_step"}, stop
+        assert any("as in Jupyter, the rest of that cell never runs" in n and "loss_and_gradient" in n
+                   for n in ex.notes), ex.notes
+    for harmless in ("if False:\n    raise SystemExit", "try:\n    pass\nexcept Exception:\n    raise",
+                     "def helper():\n    sys.exit()", "assert True"):
+        ex = extract([Cell(0, "code", f"import sys\n{harmless}\n{loss}"), Cell(1, "code", update)])
+        assert set(ex.definitions) == {"class_visualization_loss_and_gradient", "class_visualization_update_step"}
+    ex = extract([Cell(0, "code", f"{loss}raise ValueError('after the definition')\n"), Cell(1, "code", update)])
+    assert "class_visualization_loss_and_gradient" in ex.definitions  # defined before the raise: it exists
