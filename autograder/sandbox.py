@@ -25,7 +25,7 @@ Isolation (:func:`isolation`), decided once per grader process:
   and the command line prints a warning.
 
 Its sandbox folder holds only what a student may see: the student copy of ``classviz``
-(:func:`classviz._release.copy_student_package`, without ``reference.py``), the request loop
+(the whole ``classviz`` package, which holds no solution), the request loop
 :mod:`autograder.child` (as ``cvgrade_child``) and the notebook's cells. On any timeout the whole process group
 (and with namespaces, the whole PID namespace) is killed with SIGKILL.
 """
@@ -360,13 +360,12 @@ def prepare_sandbox(parent, cell_sources: dict) -> Path:
     Returns:
         The sandbox folder (``parent/sandbox``).
     """
-    from classviz._release import copy_student_package
+    import classviz
 
     sandbox = Path(parent) / "sandbox"
     sandbox.mkdir()
-    copy_student_package(sandbox)
-    if (sandbox / "classviz" / "reference.py").exists():  # defensive: the release must never hold it
-        raise RuntimeError("the student copy of classviz contains reference.py")
+    shutil.copytree(Path(classviz.__file__).parent, sandbox / "classviz",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     child_src = Path(__file__).resolve().parent / "child"
     shutil.copytree(child_src, sandbox / CHILD_PACKAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for sub in ("cells", "home", "tmp", "mpl", "keras"):

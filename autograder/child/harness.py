@@ -876,7 +876,7 @@ def main(argv=None) -> None:
         from classviz import visualize
 
         if not os.path.realpath(classviz.__file__).startswith(sandbox + os.sep) or \
-                importlib.util.find_spec("classviz.reference") is not None:
+                importlib.util.find_spec("classviz_reference") is not None:
             raise RuntimeError(f"the student process imported {classviz.__file__}, not the sandbox copy")
         models = {"linear": LinearStandIn(int(config.get("standin_seed", 0)))}
         if config.get("weights"):

@@ -33,7 +33,8 @@ class LinearStandIn:
         if self._tensors is None:
             import tensorflow as tf
 
-            self._tensors = (tf.constant(self.P), tf.constant(self.c[None, :]), tf.constant(self.b[None, :]))
+            with tf.init_scope():  # eager constants even when first called while a tf.function traces
+                self._tensors = (tf.constant(self.P), tf.constant(self.c[None, :]), tf.constant(self.b[None, :]))
         return self._tensors
 
     def __call__(self, X, training=None, **kwargs):

@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 LOSS = "class_visualization_loss_and_gradient"
 
 PROBES = {
-    "read_reference": lambda: open(REPO / "classviz" / "reference.py").read(),
-    "import_reference": "import classviz.reference",
+    "read_reference": lambda: open(REPO / "classviz_reference" / "solution.py").read(),
+    "import_reference": "import classviz_reference",
     "import_autograder": "sys.path.insert(0, REPO); import autograder.checks",
     "read_hidden_checks": lambda: (REPO / "autograder" / "checks.py").read_text(),
     "list_repository": lambda: os.listdir(REPO),
@@ -29,7 +29,7 @@ PROBES = {
     "write_outside": lambda: open(OUTSIDE / "forged.json", "w").write("{}"),
     "delete_outside": lambda: os.remove(OUTSIDE / "other_student.ipynb"),
     "rename_outside": lambda: os.rename(OUTSIDE / "other_student.ipynb", "stolen.ipynb"),
-    "hard_link_reference": lambda: os.link(REPO / "classviz" / "reference.py", "ref.py"),
+    "hard_link_reference": lambda: os.link(REPO / "classviz_reference" / "solution.py", "ref.py"),
     "directory_fd": lambda: os.open("/usr", os.O_RDONLY),
     "subprocess": "import subprocess; subprocess.run(['true'])",
     "os_system": lambda: os.system("true"),
@@ -44,7 +44,7 @@ PROBES = {
     "own_memory": lambda: open("/proc/self/mem", "rb").read(1),
 }
 C_LEVEL = {  # TensorFlow reads and writes files in C++: only the namespaces hide the files
-    "tfio_read_reference": "import tensorflow as tf; tf.io.read_file(str(REPO / 'classviz' / 'reference.py'))",
+    "tfio_read_reference": "import tensorflow as tf; tf.io.read_file(str(REPO / 'classviz_reference' / 'solution.py'))",
     "tfio_read_hidden_checks": "import tensorflow as tf; tf.io.read_file(str(REPO / 'autograder' / 'checks.py'))",
     "tfio_grader_cmdline": "import tensorflow as tf; "
                            "assert b'autograder' in tf.io.read_file(f'/proc/{os.getppid()}/cmdline').numpy()",
@@ -167,7 +167,7 @@ def test_the_sandbox_holds_no_reference(tmp_path):
     sandbox = prepare_sandbox(tmp_path, {3: "x = 1\n"})
     files = {p.relative_to(sandbox).as_posix() for p in sandbox.rglob("*") if p.is_file()}
     assert "classviz/visualize.py" in files and "cells/cell_003.py" in files
-    assert "classviz/reference.py" not in files
+    assert not any(f.startswith("classviz_reference") for f in files)
     assert {f for f in files if f.startswith("cvgrade_child/")} == {
         "cvgrade_child/__init__.py", "cvgrade_child/wire.py", "cvgrade_child/standin.py", "cvgrade_child/harness.py",
         "cvgrade_child/worker.py"}

@@ -1,7 +1,7 @@
 """Class visualization by gradient ascent on the image (Simonyan et al. 2014; Yosinski et al. 2015).
 
-Rule of this module: (model, target classes, hyper-parameters, seed) => (N, 224, 224, 3) preprocessed images
-whose raw class scores s_y(I) are high. Each iteration, as in the CS231n seed:
+Rule of this module: (model, target classes, a gradient-ascent step, hyper-parameters, seed) => (N, 224, 224, 3)
+preprocessed images whose raw class scores s_y(I) are high. Each iteration, as in the CS231n seed:
 
 1. jitter: circularly shift the images by a random (dy, dx) in [-max_jitter, max_jitter]^2 pixels;
 2. gradient ascent step on ``s_y(I) - l2_reg * ||I||_2^2``: ``I <- I + learning_rate * dL/dI``;
@@ -10,11 +10,13 @@ whose raw class scores s_y(I) are high. Each iteration, as in the CS231n seed:
 5. every ``blur_every`` iterations (t = 0, blur_every, 2 blur_every, ...), blur with sigma 0.5 pixels.
 
 All randomness (the initial ``255 * U[0, 1)`` image and the jitter offsets) comes from one
-``numpy.random.Generator``, consumed in the same order whichever step function is used, so the reference step
-and a student's step see the same images and offsets for the same seed.
+``numpy.random.Generator``, consumed in the same order by every loop, so two loops see the same images and
+offsets for the same seed.
 
-This module holds the loop only, never the gradient of the objective: it is released to students with the
-assignment. The reference step (``step=None``) lives in :mod:`classviz.reference`, which is not released.
+This module holds the loop, never the gradient of the objective: the step (2.) is the caller's -- in the
+assignment, the student's ``class_visualization_update_step`` -- and it is released to students with the whole
+package. A faster loop can be plugged in as an :class:`AscentLoop` (the course's compiled reference loop is
+one; it lives outside this package, with the reference solution).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ class VisualizationResult:
         images: float32 (N, 224, 224, 3) preprocessed images (deprocess with ``classviz.deprocess_image``).
         target_y: int list of the N target classes.
         scores: float32 (N, 1000) raw class scores of the final images.
-        history: per iteration, the raw target scores (N,) measured during the step (reference step only).
+        history: per iteration, the raw target scores (N,) measured during the step, when the loop
+            reports them (an :class:`AscentLoop` may; the step loop does not).
         seconds: per iteration, wall-clock seconds (float) from the start of the loop to the end of that
             iteration.
     """
@@ -78,24 +81,110 @@ def initial_image(rng: np.random.Generator, n: int = 1) -> np.ndarray:
     return preprocess_image(255.0 * rng.random((n, IMAGE_SIZE, IMAGE_SIZE, 3)))
 
 
-def create_class_visualization(target_y, model, *, step=None, seed=0, callback=None, X0=None, progress=False,
+@dataclass(frozen=True)
+class Settings:
+    """The validated hyper-parameters of one run (see :data:`DEFAULTS` for their meaning and units)."""
+    l2_reg: float
+    learning_rate: float
+    num_iterations: int
+    blur_every: int
+    max_jitter: int
+    show_every: int
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict) -> "Settings":
+        """:data:`DEFAULTS` updated with ``kwargs``, each checked.
+
+        Raises:
+            TypeError, ValueError: an unknown keyword, or a value of the wrong type or range (quoted).
+        """
+        unknown = set(kwargs) - set(DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown keyword argument(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
+        hp = {**DEFAULTS, **kwargs}
+        return cls(l2_reg=check_number(hp["l2_reg"], "l2_reg", minimum=0),
+                   learning_rate=check_number(hp["learning_rate"], "learning_rate", strictly_positive=True),
+                   num_iterations=check_number(hp["num_iterations"], "num_iterations", minimum=0, integer=True),
+                   blur_every=check_number(hp["blur_every"], "blur_every", minimum=1, integer=True),
+                   max_jitter=check_number(hp["max_jitter"], "max_jitter", minimum=0, integer=True),
+                   show_every=check_number(hp["show_every"], "show_every", minimum=1, integer=True))
+
+    def shown(self, t: int) -> bool:
+        """The seed's display rule: after the first iteration (t = 0), every ``show_every``-th and the last."""
+        return t == 0 or (t + 1) % self.show_every == 0 or t == self.num_iterations - 1
+
+
+class AscentLoop:
+    """How the iterations of :func:`create_class_visualization` run (override :meth:`run`)."""
+
+    def run(self, model, X, targets, rng, iterations, settings: Settings, callback, seconds):
+        """Run the iterations on ``X`` and return ``(X, history)``.
+
+        Args:
+            model: the model (float32 (N, 224, 224, 3) -> (N, 1000) raw scores).
+            X: float32 (N, 224, 224, 3) preprocessed starting images.
+            targets: the N target classes (ints).
+            rng: the run's ``numpy.random.Generator``; draw one :func:`random_jitter_offsets` per iteration.
+            iterations: iterable of the iteration indices t (a progress bar may wrap it).
+            settings: the hyper-parameters.
+            callback: None or ``callback(t, X)`` to call when ``settings.shown(t)``.
+            seconds: list to append, after each iteration, the seconds since the loop started.
+
+        Returns:
+            ``(X, history)``: float32 (N, 224, 224, 3) NumPy images and a list (maybe empty) of per-iteration
+            raw target scores (N,).
+        """
+        raise NotImplementedError
+
+
+class StepLoop(AscentLoop):
+    """The seed's loop in NumPy around a step with the assignment's signature, one image at a time.
+
+    Args:
+        step: ``step(model, X, target_y, l2_reg, learning_rate) -> X_new`` (X float32 (1, 224, 224, 3)), one
+            gradient-ascent step; it is called on the jittered image and its result is converted with
+            ``np.asarray(..., float32)``.
+    """
+
+    def __init__(self, step):
+        if not callable(step):
+            raise TypeError(f"step must be a function step(model, X, target_y, l2_reg, learning_rate) -> X_new "
+                            f"or an AscentLoop, but got {type(step).__name__}")
+        self.step = step
+
+    def run(self, model, X, targets, rng, iterations, settings, callback, seconds):
+        start = time.perf_counter()
+        for t in iterations:
+            dy, dx = random_jitter_offsets(rng, settings.max_jitter)
+            X = np.concatenate([
+                unjitter(np.asarray(self.step(model, jitter(X[i:i + 1], dy, dx), targets[i], settings.l2_reg,
+                                              settings.learning_rate), dtype=np.float32), dy, dx)
+                for i in range(len(targets))])
+            X = clip_to_valid_range(X)
+            if t % settings.blur_every == 0:
+                X = blur_image(X, sigma=BLUR_SIGMA)
+            seconds.append(time.perf_counter() - start)
+            if callback is not None and settings.shown(t):
+                callback(t, X)
+        return X, []
+
+
+def create_class_visualization(target_y, model, *, step, seed=0, callback=None, X0=None, progress=False,
                                **kwargs):
     """Generate images that maximize the raw score of the target class(es) under ``model``.
 
     Args:
-        target_y: class index or name (``76``, ``"tarantula"``), or a list of them: one image per class,
-            optimized together as one batch.
+        target_y: class index or name (``76``, ``"tarantula"``), or a list of them: one image per class.
         model: callable float32 (N, 224, 224, 3) -> (N, 1000) raw class scores (e.g. ``load_squeezenet()``).
-        step: None for the compiled reference iteration (:func:`classviz.reference.compiled_ascent_step`: the
-            whole iteration, blur included, is one graph call; X stays a tensor between iterations and is copied
-            to NumPy only for ``callback`` and at the end); or a function with the assignment's signature
-            ``step(model, X, target_y, l2_reg, learning_rate) -> X_new`` (X of shape (1, 224, 224, 3), one
-            class at a time) that makes one gradient-ascent step; it is called on the jittered image, and the
-            rest of the iteration runs in NumPy.
+        step: the gradient-ascent step, a function with the assignment's signature
+            ``step(model, X, target_y, l2_reg, learning_rate) -> X_new`` (X of shape (1, 224, 224, 3), one class
+            at a time; see :func:`assignment_step`), called on the jittered image while the rest of the iteration
+            runs in NumPy; or an :class:`AscentLoop` that runs the whole loop (e.g. the course's compiled
+            reference loop).
         seed: int seed or ``numpy.random.Generator``; the only source of randomness.
         callback: optional ``callback(t, X)`` called after iteration t (0-based) when
             ``t == 0 or (t + 1) % show_every == 0 or t == num_iterations - 1`` (the seed's display rule), with
-            X a float32 (N, 224, 224, 3) NumPy array (a copy with the reference step).
+            X a float32 (N, 224, 224, 3) NumPy array.
         X0: optional float32 (N, 224, 224, 3) preprocessed starting images instead of random noise.
         progress: show a tqdm progress bar over the iterations (on stderr).
         **kwargs: ``l2_reg`` (>= 0), ``learning_rate`` (> 0), ``num_iterations`` (>= 0, int),
@@ -104,22 +193,14 @@ def create_class_visualization(target_y, model, *, step=None, seed=0, callback=N
 
     Returns:
         :class:`VisualizationResult` (its ``seconds`` time every iteration; ``ms_per_iteration`` is the cost of
-        one iteration after the first, which traces the graph once per model and batch size).
+        one iteration after the first).
 
     Raises:
-        TypeError, ValueError: an unknown keyword, a bad class, or a hyper-parameter of the wrong type or range
-            (the message quotes the value received).
+        TypeError, ValueError: an unknown keyword, a bad class, step or start image, or a hyper-parameter of the
+            wrong type or range (the message quotes the value received).
     """
-    unknown = set(kwargs) - set(DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown keyword argument(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
-    hp = {**DEFAULTS, **kwargs}
-    l2_reg = check_number(hp["l2_reg"], "l2_reg", minimum=0)
-    learning_rate = check_number(hp["learning_rate"], "learning_rate", strictly_positive=True)
-    num_iterations = check_number(hp["num_iterations"], "num_iterations", minimum=0, integer=True)
-    blur_every = check_number(hp["blur_every"], "blur_every", minimum=1, integer=True)
-    max_jitter = check_number(hp["max_jitter"], "max_jitter", minimum=0, integer=True)
-    show_every = check_number(hp["show_every"], "show_every", minimum=1, integer=True)
+    settings = Settings.from_kwargs(kwargs)
+    loop = step if isinstance(step, AscentLoop) else StepLoop(step)
     targets = [class_index(t) for t in (target_y if isinstance(target_y, (list, tuple)) else [target_y])]
     if not targets:
         raise ValueError("target_y must name at least one class, but got an empty list")
@@ -132,82 +213,14 @@ def create_class_visualization(target_y, model, *, step=None, seed=0, callback=N
 
     import tensorflow as tf
 
-    iterations = range(num_iterations)
+    iterations = range(settings.num_iterations)
     if progress:
         from tqdm.auto import tqdm
         iterations = tqdm(iterations, desc="gradient ascent", unit="it")
     seconds = []
-    if step is None:
-        X, history = _reference_loop(model, X, targets, rng, iterations, num_iterations=num_iterations,
-                                     l2_reg=l2_reg, learning_rate=learning_rate, blur_every=blur_every,
-                                     max_jitter=max_jitter, show_every=show_every, callback=callback,
-                                     seconds=seconds)
-    else:
-        history = []
-        start = time.perf_counter()
-        for t in iterations:
-            dy, dx = random_jitter_offsets(rng, max_jitter)
-            X = np.concatenate([
-                unjitter(np.asarray(step(model, jitter(X[i:i + 1], dy, dx), targets[i], l2_reg, learning_rate),
-                                    dtype=np.float32), dy, dx)
-                for i in range(len(targets))])
-            X = clip_to_valid_range(X)
-            if t % blur_every == 0:
-                X = blur_image(X, sigma=BLUR_SIGMA)
-            seconds.append(time.perf_counter() - start)
-            if callback is not None and _shown(t, show_every, num_iterations):
-                callback(t, X)
+    X, history = loop.run(model, X, targets, rng, iterations, settings, callback, seconds)
     scores = np.asarray(model(tf.constant(X)), dtype=np.float32)
     return VisualizationResult(images=X, target_y=targets, scores=scores, history=history, seconds=seconds)
-
-
-def _shown(t: int, show_every: int, num_iterations: int) -> bool:
-    """The seed's display rule: after the first iteration, every ``show_every``-th and the last."""
-    return t == 0 or (t + 1) % show_every == 0 or t == num_iterations - 1
-
-
-def _reference_loop(model, X, targets, rng, iterations, *, num_iterations, l2_reg, learning_rate, blur_every,
-                    max_jitter, show_every, callback, seconds):
-    """The loop with the compiled reference iteration: X stays a tensor, one graph call per iteration.
-
-    Jitter offsets come from ``rng`` exactly as in the student-step loop (one :func:`random_jitter_offsets`
-    call per iteration, in order); jitter, step, un-jitter, clip and the blur of blur iterations run in the
-    graph of :func:`classviz.reference.compiled_ascent_step`, and X is copied to the host only for ``callback``
-    and at the end.
-
-    Returns:
-        (X, history): float32 (N, 224, 224, 3) NumPy images and the per-iteration (N,) target scores; the
-        end time of each iteration (seconds since the start) is appended to ``seconds``.
-    """
-    import tensorflow as tf
-
-    from .reference import compiled_ascent_step  # noqa: PLC0415 (not released)
-
-    # The concrete function of the fixed input signature: no per-call signature matching or retracing.
-    compiled = compiled_ascent_step(model, len(targets)).get_concrete_function()
-    y = tf.constant(targets, tf.int32)
-    l2 = tf.constant(l2_reg, tf.float32)
-    lr = tf.constant(learning_rate, tf.float32)
-    blur_flags = (tf.constant(False), tf.constant(True))
-    shifts = {}  # int32 scalar tensors of the offsets met so far (at most 2 * max_jitter + 1)
-
-    def shift(k):
-        if k not in shifts:
-            shifts[k] = tf.constant(k, tf.int32)
-        return shifts[k]
-
-    Xt = tf.constant(X)
-    scores = []
-    start = time.perf_counter()
-    for t in iterations:
-        dy, dx = random_jitter_offsets(rng, max_jitter)
-        Xt, target_scores = compiled(Xt, y, shift(dy), shift(dx), l2, lr, blur_flags[t % blur_every == 0])
-        scores.append(target_scores)
-        seconds.append(time.perf_counter() - start)  # eager calls on the CPU return when the graph has run
-        if callback is not None and _shown(t, show_every, num_iterations):
-            callback(t, np.array(Xt))
-    history = list(tf.stack(scores).numpy()) if scores else []
-    return np.array(Xt), history
 
 
 def compile_loss_and_gradient(loss_and_gradient, model, l2_reg=DEFAULTS["l2_reg"]):

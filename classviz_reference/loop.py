@@ -1,18 +1,17 @@
-"""The reference solution of the class visualization objective (not released to students).
+"""The compiled reference loop: the whole iteration of the seed as one TensorFlow graph (instructor side).
 
-Rule of this module: (model, images, classes, l2_reg) => (loss, gradient), for
-``L(I) = sum_i s_{y_i}(I_i) - l2_reg * ||I||_2^2`` (Simonyan et al. 2014, eq. 1, with the L2 term of the
-CS231n seed), and the whole reference iteration compiled once per model with ``tf.function``: jitter,
-forward pass, input gradient, ascent step, un-jitter, clip and the periodic blur run as one graph, traced
-once (every per-iteration value is a tensor argument with a fixed signature) -- the TF2 counterpart of the
-seed's "build the gradient graph outside the loop".
+Rule of this module: (model, batch size) => one ``tf.function`` per model and batch size that runs a whole
+iteration -- jitter, forward pass, input gradient, ascent step on ``L = sum_i s_{y_i}(I_i) - l2_reg ||I||_2^2``,
+un-jitter, clip and the periodic blur -- traced once (every per-iteration value is a tensor argument with a fixed
+signature): the TF2 counterpart of the seed's "build the gradient graph outside the loop". :class:`CompiledLoop`
+plugs it into :func:`classviz.visualize.create_class_visualization`; X stays a tensor between iterations.
 
 Only the target scores s_{y_i} are needed, so for the SqueezeNet 1.1 of :mod:`classviz.squeezenet` the
 compiled iteration evaluates the classifier (``conv25``, a 1x1 convolution to 1000 channels, about a quarter of
 the network's multiply-adds) for the target channel of each image only: the same scores and the same input
 gradient as the full model, for about 75% of the arithmetic (see BENCHMARKS.md).
 
-The assignment build leaves this file out of the student's copy of ``classviz``.
+The ascent step written here is the answer to the assignment: this package is never released to students.
 """
 
 from __future__ import annotations
@@ -21,39 +20,15 @@ import weakref
 
 import numpy as np
 
-from ._checks import check_number
-from .image import PREPROCESSED_MAX, PREPROCESSED_MIN
-from .squeezenet import IMAGE_SIZE
+from classviz._checks import check_number
+from classviz.image import PREPROCESSED_MAX, PREPROCESSED_MIN
+from classviz.squeezenet import IMAGE_SIZE
+from classviz.visualize import BLUR_SIGMA, AscentLoop, random_jitter_offsets
 
 BLUR_TRUNCATE = 4.0
 """Gaussian kernel half-width in standard deviations (``scipy.ndimage.gaussian_filter1d``'s default)."""
 
 _COMPILED_STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def reference_loss_and_gradient(model, X, target_y, l2_reg):
-    """Reference objective and its gradient: ``L = sum_i s_{y_i}(X_i) - l2_reg * ||X||_2^2``, ``dL/dX``.
-
-    Args:
-        model: callable mapping float32 (N, 224, 224, 3) to (N, 1000) raw class scores.
-        X: float32 (N, 224, 224, 3) preprocessed images (NumPy array or tf.Tensor).
-        target_y: int class index, or int sequence/tensor of N class indices (one per image).
-        l2_reg: L2 regularization strength (float >= 0).
-
-    Returns:
-        (loss, dX): a scalar float32 tf.Tensor and a float32 tf.Tensor of X's shape.
-        For a single image, dX = ds_y/dX - 2 * l2_reg * X (Simonyan et al. 2014, eq. 1).
-    """
-    import tensorflow as tf
-
-    X = tf.convert_to_tensor(X, dtype=tf.float32)
-    target_y = tf.broadcast_to(tf.cast(target_y, tf.int32), tf.shape(X)[:1])
-    with tf.GradientTape() as tape:
-        tape.watch(X)
-        scores = model(X)
-        target_scores = tf.gather(scores, target_y[:, None], axis=1, batch_dims=1)
-        loss = tf.reduce_sum(target_scores) - l2_reg * tf.reduce_sum(tf.square(X))
-    return loss, tape.gradient(loss, X)
 
 
 def gaussian_kernel1d(sigma: float, truncate: float = BLUR_TRUNCATE) -> np.ndarray:
@@ -167,8 +142,6 @@ def compiled_ascent_step(model, batch_size: int | None = None, *, class_head: bo
         return cached[key]
     import tensorflow as tf
 
-    from .visualize import BLUR_SIGMA
-
     shape = (batch_size or 1, IMAGE_SIZE, IMAGE_SIZE, 3)
     # Full-size bounds: broadcasting a (3,) vector over NHWC is ~10x slower than an elementwise min/max.
     low = tf.constant(np.broadcast_to(PREPROCESSED_MIN, shape[0 if batch_size else 1:]))
@@ -206,3 +179,50 @@ def compiled_ascent_step(model, batch_size: int | None = None, *, class_head: bo
 
     cached[key] = step
     return step
+
+
+class CompiledLoop(AscentLoop):
+    """The loop of :func:`classviz.visualize.create_class_visualization` with :func:`compiled_ascent_step`.
+
+    Jitter offsets come from the run's generator exactly as in the step loop (one
+    :func:`classviz.random_jitter_offsets` call per iteration, in order); jitter, step, un-jitter, clip and the
+    blur of blur iterations run in one graph call per iteration, X stays a tensor and is copied to the host only
+    for ``callback`` and at the end. ``history`` holds the raw target scores of each iteration's jittered input.
+
+    Args:
+        class_head: see :func:`compiled_ascent_step` (False: the full 1000-class head, for benchmarks).
+    """
+
+    def __init__(self, class_head: bool = True):
+        self.class_head = class_head
+
+    def run(self, model, X, targets, rng, iterations, settings, callback, seconds):
+        import time
+
+        import tensorflow as tf
+
+        # The concrete function of the fixed input signature: no per-call signature matching or retracing.
+        compiled = compiled_ascent_step(model, len(targets), class_head=self.class_head).get_concrete_function()
+        y = tf.constant(targets, tf.int32)
+        l2 = tf.constant(settings.l2_reg, tf.float32)
+        lr = tf.constant(settings.learning_rate, tf.float32)
+        blur_flags = (tf.constant(False), tf.constant(True))
+        shifts = {}  # int32 scalar tensors of the offsets met so far (at most 2 * max_jitter + 1)
+
+        def shift(k):
+            if k not in shifts:
+                shifts[k] = tf.constant(k, tf.int32)
+            return shifts[k]
+
+        Xt = tf.constant(X)
+        scores = []
+        start = time.perf_counter()
+        for t in iterations:
+            dy, dx = random_jitter_offsets(rng, settings.max_jitter)
+            Xt, target_scores = compiled(Xt, y, shift(dy), shift(dx), l2, lr, blur_flags[t % settings.blur_every == 0])
+            scores.append(target_scores)
+            seconds.append(time.perf_counter() - start)  # eager calls on the CPU return when the graph has run
+            if callback is not None and settings.shown(t):
+                callback(t, np.array(Xt))
+        history = list(tf.stack(scores).numpy()) if scores else []
+        return np.array(Xt), history
