@@ -747,11 +747,10 @@ def _op_compile(p: _Protected, header, arrays):
         return {"ok": True, "reason": f"{error.get('type', 'Error')}: {str(error.get('message', ''))[:200]}"}, {}
     items = p.pair(_item(call, 1))
     if items is None:
-        return {"ok": True, "reason": "the compiled function returned no value"}, {}
+        return {"ok": True, "reason": "the compiled function does not return the pair (loss, dX)"}, {}
     (_, loss), (_, dX) = p.describe(list(items))
-    if loss is None or dX is None:
-        return {"ok": True, "reason": "the compiled function returned no value"}, {}
-    return {"ok": True, "reason": None, "seconds": seconds}, {"loss": loss, "dX": dX}
+    arrays = {name: value for name, value in (("loss", loss), ("dX", dX)) if value is not None}
+    return {"ok": True, "reason": None, "seconds": seconds}, arrays
 
 
 def _op_start_loop(p: _Protected, header, arrays):

@@ -22,7 +22,7 @@ LOSS = "class_visualization_loss_and_gradient"
 PROBES = {
     "read_reference": lambda: open(REPO / "classviz_reference" / "solution.py").read(),
     "import_reference": "import classviz_reference",
-    "import_autograder": "sys.path.insert(0, REPO); import autograder.checks",
+    "import_autograder": "sys.path.insert(0, REPO); import autograder.references",
     "read_hidden_checks": lambda: (REPO / "autograder" / "checks.py").read_text(),
     "list_repository": lambda: os.listdir(REPO),
     "read_other_folder": lambda: open(OUTSIDE / "other_student.ipynb").read(),
