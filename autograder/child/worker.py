@@ -18,9 +18,7 @@ from __future__ import annotations
 import os
 import time
 
-LOSS = "class_visualization_loss_and_gradient"
-UPDATE = "class_visualization_update_step"
-MAX_ELEMENTS = 10_000_000
+from . import LOSS, MAX_ELEMENTS, UPDATE
 
 
 def entry(job, args, deliver, done):

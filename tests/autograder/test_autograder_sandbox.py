@@ -169,8 +169,8 @@ def test_the_sandbox_holds_no_reference(tmp_path):
     assert "classviz/visualize.py" in files and "cells/cell_003.py" in files
     assert not any(f.startswith("classviz_reference") for f in files)
     assert {f for f in files if f.startswith("cvgrade_child/")} == {
-        "cvgrade_child/__init__.py", "cvgrade_child/wire.py", "cvgrade_child/standin.py", "cvgrade_child/harness.py",
-        "cvgrade_child/worker.py"}
+        f"cvgrade_child/{name}.py" for name in ("__init__", "wire", "standin", "harness", "audit", "bindings",
+                                                "operations", "worker")}
     assert all(f.split("/")[0] in ("classviz", "cvgrade_child", "cells") for f in files), files
 
 
