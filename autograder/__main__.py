@@ -39,7 +39,9 @@ def checks_text(markdown: bool = False) -> str:
     from .results import checks, max_score
 
     if markdown:
-        rows = [f"| `{c.name}` | {c.points} | {c.title}. Passes when: {c.criterion} |" for c in checks().values()]
+        cell = lambda text: text.replace("|", "\\|")  # noqa: E731 - a literal | inside a Markdown table cell
+        rows = [f"| `{c.name}` | {c.points} | {cell(c.title)}. Passes when: {cell(c.criterion)} |"
+                for c in checks().values()]
         return "\n".join(["| check | points | what it checks, and when it passes (all or nothing) |",
                           "|---|---|---|", *rows])
     blocks = [f"{c.name} ({c.points} pts): {c.title}\n  passes when: {c.criterion}\n  why: {c.why}\n"

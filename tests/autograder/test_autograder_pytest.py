@@ -102,3 +102,14 @@ def test_one_notebook_by_hand_reference_and_descent(tmp_path, weights_dir):
     assert proc.returncode == 0 and "1 passed, 6 deselected" in proc.stdout
     one = json.loads((out / "one.json").read_text())
     assert [c["name"] for c in one["checks"]] == ["gradient_sign"] and one["score"] == one["max_score"] == 3
+
+
+def test_the_readme_checks_table_is_the_hidden_tests_own():
+    from autograder.__main__ import checks_text
+
+    readme = (corpus.REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- checks:begin -->\n", 1)[1].split("<!-- checks:end -->", 1)[0]
+    assert block == checks_text(markdown=True) + "\n", (
+        "README's checks table is out of date: paste `python -m autograder checks --markdown` between the markers")
+    for name, check in CHECKS.items():
+        assert f"| `{name}` | {check.points} |" in block
