@@ -28,7 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--visibility", default="visible",
                        choices=["visible", "hidden", "after_due_date", "after_published"],
                        help="Gradescope visibility of the tests (default visible)")
+    grade.add_argument("--shard", metavar="I/N", help="grade only shard I of N (1 <= I <= N; the same split on "
+                                                     "every machine), then combine with `merge`")
     grade.add_argument("--quiet", action="store_true", help="print nothing (results are still written)")
+    merge = sub.add_parser("merge", help="combine the output folders of shards into one",
+                           description="Combine OUT folders of `grade --shard` runs into one grades.csv, summary and "
+                                       "results (the same as one run over all the submissions).")
+    merge.add_argument("outs", nargs="+", metavar="OUT", help="output folders of the shards")
+    merge.add_argument("--out", required=True, help="the combined output folder (created)")
+    merge.add_argument("--visibility", default="visible",
+                       choices=["visible", "hidden", "after_due_date", "after_published"])
     checks = sub.add_parser("checks", help="print the checks, their points and thresholds (from the hidden tests)")
     checks.add_argument("--markdown", action="store_true", help="as the README's table")
     return parser
@@ -55,6 +64,10 @@ def main(argv=None) -> int:
     if args.command == "checks":
         print(checks_text(args.markdown))
         return 0
+    if args.command == "merge":
+        from .batch import main_merge
+
+        return main_merge(args)
     if args.jobs < 1:
         print("--jobs must be >= 1", file=sys.stderr)
         return 2

@@ -254,6 +254,7 @@ def write_result(out: Path, sub: Submission, record: dict, visibility: str = "vi
     atomic_write(out / "results" / f"{sub.id}.json", json.dumps(record, indent=1, sort_keys=False) + "\n")
     atomic_write(out / "gradescope" / sub.id / "results.json", json.dumps(R.gradescope(record, visibility),
                                                                             indent=1) + "\n")
+    atomic_write(out / "feedback" / f"{sub.id}.md", feedback_text(record))
 
 
 def load_result(out: Path, sub: Submission) -> dict | None:
@@ -296,41 +297,58 @@ def error_record(sub: Submission, reason: str) -> dict:
             "checks": R.all_failed(feedback), "score": 0, "max_score": R.max_score(), "timings": {"total": 0.0}}
 
 
-def csv_text(rows: list[tuple[Submission, dict]]) -> str:
+def csv_text(records: list[dict]) -> str:
+    """``grades.csv``: one row per record, by submission id, with a pointer to its feedback file (no timings: the
+    same submissions give the same bytes, graded on one machine or in merged shards)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     names = list(R.checks())
-    writer.writerow(["submission", "student", "assignment", "notebook", "status", "score", "max_score",
-                     *names, "seconds", "note"])
-    for sub, rec in rows:
+    writer.writerow(["submission", "student", "assignment", "notebook", "status", "score", "max_score", *names,
+                     "feedback", "note"])
+    for rec in sorted(records, key=lambda r: r["submission"]):
         points = {c["name"]: c["points"] for c in rec["checks"]}
-        writer.writerow([sub.id, sub.student or "", sub.assignment or "", str(sub.notebook or ""), rec["status"],
-                         rec["score"], rec["max_score"], *(points.get(n, 0) for n in names),
-                         rec.get("timings", {}).get("total", ""),
-                         "; ".join(x for x in (sub.note if sub.notebook else "", rec.get("reason", "")) if x)])
+        writer.writerow([rec["submission"], rec.get("student") or "", rec.get("assignment") or "",
+                         rec.get("notebook") or "", rec["status"], rec["score"], rec["max_score"],
+                         *(points.get(n, 0) for n in names), f"feedback/{rec['submission']}.md",
+                         "; ".join(x for x in (rec.get("note", ""), rec.get("reason", "")) if x)])
     return buf.getvalue()
 
 
-def summary_table(rows: list[tuple[Submission, dict]]) -> str:
-    """A fixed-width table: one line per submission, points per check (headed by its first word), time, status."""
+def summary_table(records: list[dict], seconds: bool = False) -> str:
+    """A fixed-width table: one line per submission (by id), points per check (headed by its first word), status,
+    and with ``seconds`` the grading time of each."""
     checks = R.checks()
     heads = {n: n.split("_")[0] for n in checks}
-    width = max([len("submission")] + [len(sub.id) for sub, _ in rows])
-    head = f"{'submission':<{width}}  score  " + " ".join(heads.values()) + "    time  status"
+    width = max([len("submission")] + [len(rec["submission"]) for rec in records])
+    head = f"{'submission':<{width}}  score  " + " ".join(heads.values()) + ("    time" if seconds else "") + "  status"
     lines = [head, "-" * len(head)]
 
     def cells(values):
         return " ".join(f"{v:>{len(heads[n])}}" for n, v in zip(checks, values))
 
-    for sub, rec in rows:
+    for rec in sorted(records, key=lambda r: r["submission"]):
         points = {c["name"]: c["points"] for c in rec["checks"]}
-        seconds = rec.get("timings", {}).get("total", 0.0)
+        time_cell = f"  {rec.get('timings', {}).get('total', 0.0):5.1f}s" if seconds else ""
         status = rec["status"] + (" (tampering)" if str(rec.get("reason", "")).startswith("tampering") else "")
-        lines.append(f"{sub.id:<{width}}  {rec['score']:>2}/{rec['max_score']:<2}  "
-                     + cells(points.get(n, 0) for n in checks) + f"  {seconds:5.1f}s  {status}")
+        lines.append(f"{rec['submission']:<{width}}  {rec['score']:>2}/{rec['max_score']:<2}  "
+                     + cells(points.get(n, 0) for n in checks) + f"{time_cell}  {status}")
     lines.append(f"{'(max)':<{width}}  {R.max_score():>2}/{R.max_score():<2}  "
                  + cells(c.points for c in checks.values()))
     return "\n".join(lines)
+
+
+def feedback_text(record: dict) -> str:
+    """The Markdown feedback file of one submission: its score, then each check with its points and feedback."""
+    titles = {name: check.title for name, check in R.checks().items()}
+    lines = [f"# Class visualization: feedback for {record['submission']}", "",
+             f"**Score: {record['score']} / {record['max_score']}** ({record['status']})"]
+    if record.get("reason"):
+        lines.append(f"\n{record['reason']}")
+    for check in record["checks"]:
+        mark = "passed" if check["passed"] else "not passed"
+        lines += ["", f"## {check['name']}: {check['points']} / {check['max_points']} ({mark})", "",
+                  f"*{titles.get(check['name'], check['name'])}.*", "", check["feedback"] or "(no message)"]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -401,8 +419,13 @@ def grade_in_workers(subs: list[Submission], options: Options, jobs: int):
                     yield sub, error_record(sub, f"{type(exc).__name__}: {exc}")
 
 
+def shard_of(submission_id: str, shards: int) -> int:
+    """The shard (1 to ``shards``) of a submission: a function of its id alone, the same on every machine."""
+    return int(hashlib.sha256(submission_id.encode("utf-8")).hexdigest(), 16) % shards + 1
+
+
 def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options | None = None,
-                visibility: str = "visible", progress=None, grade=None) -> tuple[list[tuple[Submission, dict]], list[str]]:
+                visibility: str = "visible", progress=None, grade=None, shard: tuple[int, int] | None = None):
     """Grade every submission in ``paths`` into the folder ``out``.
 
     Args:
@@ -415,6 +438,7 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options
         progress: optional ``progress(submission, record, cached)`` called as each submission finishes.
         grade: ``grade(submissions) -> iterable of (submission, record)`` in any order (default:
             :func:`grade_in_workers`; the tests pass a fake).
+        shard: ``(i, n)``: grade only the submissions of shard i of n (:func:`shard_of`).
 
     Returns:
         ``(rows, problems)``: ``(submission, result)`` in discovery order, and the paths that held no notebook.
@@ -426,6 +450,8 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options
     for stale in list((out / "results").glob(".*.tmp.*")) + list((out / "gradescope").glob("*/.*.tmp.*")):
         stale.unlink(missing_ok=True)  # left by a killed run
     subs, problems = discover(paths)
+    if shard is not None:
+        subs = [sub for sub in subs if shard_of(sub.id, shard[1]) == shard[0]]
     clean_stale_sandboxes()  # left by a killed grader (its process is gone)
     records, todo = {}, []
     for sub in subs:
@@ -446,6 +472,7 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options
     options = options or Options()
     grade = grade or (lambda pending: grade_in_workers(pending, options, jobs))
     for sub, record in grade(todo):
+        record.update(submission=sub.id, student=sub.student, assignment=sub.assignment, notebook=str(sub.notebook))
         if sub.note:
             record["note"] = sub.note
         write_result(out, sub, record, visibility)
@@ -453,12 +480,52 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options
         if progress:
             progress(sub, record, False)
     rows = [(sub, records[sub.id]) for sub in subs]
-    atomic_write(out / "grades.csv", csv_text(rows))
-    table = summary_table(rows)
-    atomic_write(out / "summary.txt", table + "\n")
+    write_tables(out, [rec for _, rec in rows])
     if len(rows) == 1:
         atomic_write(out / "results.json", json.dumps(R.gradescope(rows[0][1], visibility), indent=1) + "\n")
     return rows, problems
+
+
+def write_tables(out: Path, records: list[dict]) -> None:
+    """``grades.csv`` and ``summary.txt`` of these records (by submission id)."""
+    atomic_write(Path(out) / "grades.csv", csv_text(records))
+    atomic_write(Path(out) / "summary.txt", summary_table(records) + "\n")
+
+
+def merge_outputs(outs, out, visibility: str = "visible") -> tuple[list[dict], list[str]]:
+    """Combine the output folders of several shards (or machines) into ``out``: every result whose signature is
+    valid for its own folder is signed again for ``out`` with its Gradescope and feedback files, then one
+    ``grades.csv`` and ``summary.txt`` -- the same bytes as one run over the same submissions.
+
+    Returns:
+        ``(records, problems)``: the merged records and, for each result left out, why (bad signature, the same
+        submission with two different results).
+    """
+    out = Path(out)
+    merged, problems = {}, []
+    for folder in map(Path, outs):
+        if not (folder / "results").is_dir():
+            problems.append(f"{folder}: no results/ folder (not an output of python -m autograder grade)")
+            continue
+        key = output_key(folder)
+        for path in sorted((folder / "results").glob("*.json")):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                signed = hmac.compare_digest(str(record.get("signature")), _signature(key, record))
+            except (OSError, ValueError, AttributeError):
+                signed = False
+            if not signed:
+                problems.append(f"{path}: not signed by its folder's grader; left out")
+                continue
+            known = merged.get(record["submission"])
+            if known is not None and _signature(key, known) != _signature(key, record):
+                problems.append(f"{path}: {record['submission']} has another result in an earlier folder; left out")
+                continue
+            merged[record["submission"]] = record
+    for record in merged.values():
+        write_result(out, Submission(record["submission"], None), record, visibility)
+    write_tables(out, list(merged.values()))
+    return sorted(merged.values(), key=lambda r: r["submission"]), problems
 
 
 def separate_native_stderr(log_path) -> bool:
@@ -483,6 +550,16 @@ def separate_native_stderr(log_path) -> bool:
 
 def main_grade(args) -> int:
     """The ``grade`` command (see ``python -m autograder grade --help``)."""
+    shard = None
+    if args.shard:
+        try:
+            i, n = (int(x) for x in args.shard.split("/"))
+            if not 1 <= i <= n:
+                raise ValueError
+        except ValueError:
+            print(f"--shard must be I/N with 1 <= I <= N (for example 2/3), not {args.shard!r}", file=sys.stderr)
+            return 2
+        shard = (i, n)
     separate_native_stderr(Path(args.out) / "native-stderr.log")
     options = Options(weights=args.weights, timeout_scale=float(args.timeout_scale), memory_gb=float(args.memory_gb))
     started = time.monotonic()
@@ -501,22 +578,37 @@ def main_grade(args) -> int:
               "audit hook restricts it (C-level file access, e.g. tf.io.read_file, is not contained)",
               file=sys.stderr, flush=True)
     rows, problems = grade_batch(args.paths, args.out, jobs=args.jobs, force=args.force, options=options,
-                                 visibility=args.visibility, progress=progress)
+                                 visibility=args.visibility, progress=progress, shard=shard)
+    records = [rec for _, rec in rows]
+    if not args.quiet:
+        print(summary_table(records, seconds=True))
+        where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
+        print(f"{len(rows)} submission(s){where} in {time.monotonic() - started:.1f} s; results in {args.out}; "
+              f"student code isolated by: {mode} ({detail})")
+    return report(records, problems)
+
+
+def report(records: list[dict], problems: list[str]) -> int:
+    """Print the problems and the submissions that need a look (missing, tampering, grader errors) on stderr;
+    the exit status: 2 when nothing was graded because of problems, 1 with problems, else 0."""
     for problem in problems:
         print(f"[autograder] {problem}", file=sys.stderr)
-    missing = [sub for sub, rec in rows if rec.get("status") == "missing"]
-    tampered = [sub for sub, rec in rows if str(rec.get("reason", "")).startswith("tampering detected")]
-    errors = [sub for sub, rec in rows if rec.get("status") == "error"]
-    if not args.quiet:
-        print(summary_table(rows))
-        print(f"{len(rows)} submission(s) in {time.monotonic() - started:.1f} s; results in {args.out}")
-    if missing:
-        print(f"[autograder] {len(missing)} submission folder(s) without a notebook (recorded with 0 points): "
-              + ", ".join(sub.id for sub in missing), file=sys.stderr)
-    if tampered:
-        print(f"[autograder] {len(tampered)} submission(s) caught tampering (see their reason): "
-              + ", ".join(sub.id for sub in tampered), file=sys.stderr)
-    if errors:
-        print(f"[autograder] {len(errors)} submission(s) hit a grader error (recorded, not the students' fault; "
-              "see their reason and regrade after a fix): " + ", ".join(sub.id for sub in errors), file=sys.stderr)
-    return 2 if problems and not rows else (1 if problems else 0)
+    for what, chosen in (
+            ("submission folder(s) without a notebook (recorded with 0 points)",
+             [r for r in records if r.get("status") == "missing"]),
+            ("submission(s) caught tampering (see their reason)",
+             [r for r in records if str(r.get("reason", "")).startswith("tampering detected")]),
+            ("submission(s) hit a grader error (recorded, not the students' fault; see their reason and regrade "
+             "after a fix)", [r for r in records if r.get("status") == "error"])):
+        if chosen:
+            print(f"[autograder] {len(chosen)} {what}: " + ", ".join(r["submission"] for r in chosen),
+                  file=sys.stderr)
+    return 2 if problems and not records else (1 if problems else 0)
+
+
+def main_merge(args) -> int:
+    """The ``merge`` command: shard outputs into one output folder."""
+    records, problems = merge_outputs(args.outs, args.out, args.visibility)
+    print(summary_table(records))
+    print(f"{len(records)} submission(s) from {len(args.outs)} folder(s); results in {args.out}")
+    return report(records, problems)

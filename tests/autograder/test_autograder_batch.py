@@ -116,7 +116,7 @@ def test_gradescope_and_summary_formats(tmp_path):
     assert single["output_format"] == "text" and {"score", "execution_time", "output", "tests"} <= set(single)
     assert [t["max_score"] for t in single["tests"]] == [c.points for c in R.checks().values()]
     assert gradescope(rows[0][1], "hidden")["tests"][0]["visibility"] == "hidden"
-    table = summary_table(rows)
+    table = summary_table([rec for _, rec in rows])
     assert "good" in table and "15/15" in table and table.splitlines()[0].split()[:2] == ["submission", "score"]
 
 
@@ -138,3 +138,43 @@ def test_run_check_refuses_unknown_names():
 
     with pytest.raises(ValueError, match="unknown check 'loss'"):
         run_check("loss")
+
+
+def test_sharded_batches_merge_into_the_single_run(tmp_path):
+    sub = tmp_path / "submitted"
+    for i in range(7):
+        write_nb(sub / f"student{i}" / "class_visualization" / f"{'good' if i % 3 else 'bad'}{i}.ipynb", f"x = {i}")
+    (sub / "student9" / "class_visualization").mkdir(parents=True)  # handed in nothing
+    grade_batch([sub], tmp_path / "single", grade=FakeGrader())
+    from autograder.batch import merge_outputs, shard_of
+
+    shards = []
+    for i in (1, 2, 3):
+        rows, _ = grade_batch([sub], tmp_path / f"shard{i}", grade=FakeGrader(), shard=(i, 3))
+        assert all(shard_of(s.id, 3) == i for s, _ in rows)
+        shards.append({s.id for s, _ in rows})
+    assert set.union(*shards) == {f"student{i}" for i in (*range(7), 9)} and sum(map(len, shards)) == 8
+    records, problems = merge_outputs([tmp_path / f"shard{i}" for i in (1, 2, 3)], tmp_path / "merged")
+    assert problems == [] and len(records) == 8
+    for name in ("grades.csv", "summary.txt"):
+        assert (tmp_path / "merged" / name).read_bytes() == (tmp_path / "single" / name).read_bytes()
+    for path in sorted((tmp_path / "single" / "feedback").glob("*.md")):
+        assert (tmp_path / "merged" / "feedback" / path.name).read_bytes() == path.read_bytes()
+    strip = lambda p: {k: v for k, v in json.loads(p.read_text()).items() if k not in ("signature", "timings")}  # noqa
+    for path in sorted((tmp_path / "single" / "results").glob("*.json")):
+        assert strip(tmp_path / "merged" / "results" / path.name) == strip(path)
+    # a result file not written by its folder's grader is left out, and said so
+    (tmp_path / "shard1" / "results" / "forged.json").write_text(json.dumps({"submission": "forged", "score": 15}))
+    records, problems = merge_outputs([tmp_path / f"shard{i}" for i in (1, 2, 3)], tmp_path / "merged2")
+    assert len(records) == 8 and len(problems) == 1 and "forged.json: not signed" in problems[0]
+
+
+def test_feedback_file_and_csv_pointer(tmp_path):
+    nb = write_nb(tmp_path / "bad1.ipynb")
+    grade_batch([nb], tmp_path / "out", grade=FakeGrader())
+    text = (tmp_path / "out" / "feedback" / "bad1.md").read_text()
+    assert text.startswith("# Class visualization: feedback for bad1\n\n**Score: 0 / 15** (graded)")
+    for name, check in R.checks().items():
+        assert f"## {name}: 0 / {check.points} (not passed)\n\n*{check.title}.*\n\nfb" in text
+    with open(tmp_path / "out" / "grades.csv") as f:
+        assert next(csv.DictReader(f))["feedback"] == "feedback/bad1.md"

@@ -67,8 +67,8 @@ def test_same_names_in_different_folders_get_distinct_stable_ids(tmp_path):
     assert sorted(grader.calls) == ["a-2", "dir1__a", "dir2__a"]
     assert sorted(p.stem for p in (out / "results").glob("*.json")) == ["a-2", "dir1__a", "dir2__a"]
     with open(out / "grades.csv") as f:
-        assert [(r["submission"], r["notebook"]) for r in csv.DictReader(f)] == [
-            ("dir1__a", str(a1)), ("a-2", str(a2)), ("dir2__a", str(a3))]
+        assert [(r["submission"], r["notebook"]) for r in csv.DictReader(f)] == [  # rows by id
+            ("a-2", str(a2)), ("dir1__a", str(a1)), ("dir2__a", str(a3))]
 
 
 def test_every_student_folder_gets_one_row(tmp_path):
