@@ -46,6 +46,12 @@ def require(call: Call, function: str, where: str = "") -> Call:
     return call
 
 
+def _same_arrays(a: dict, b: dict) -> bool:
+    """Two answers hold the same arrays under the same names (shapes and values, NaN equal to NaN)."""
+    return a.keys() == b.keys() and all(a[k].shape == b[k].shape and np.array_equal(a[k], b[k], equal_nan=True)
+                                        for k in a)
+
+
 def say(text: str, mistake: str | None) -> str:
     """``text: mistake.`` (a mistake that ends with a question mark keeps it)."""
     if not mistake:
@@ -343,13 +349,19 @@ def test_tf_function(student, references, feedback):
 
     Why: a small deduction (1 of 15) with a warning: a function that cannot be compiled still works, the loop
     just runs it about 5 times slower. Only compiling is checked here: what the function returns is the other
-    checks' business, so a wrong or badly typed loss or gradient that compiles keeps this point.
+    checks' business, so a wrong or badly typed loss or gradient that compiles keeps this point -- as long as it
+    computes something from X (a function returning the same values at the three inputs of loss_value has nothing
+    to compile).
     """
     case = references.compile_case
     eager = student.loss(case)
     compiled = student.compile(case)
     if not eager.ok:
         fail("nothing to compile: " + describe_failure(eager, LOSS) + ".")
+    answers = [student.loss(c) for c in references.real_cases]
+    if all(a.ok for a in answers) and all(_same_arrays(a.arrays, answers[0].arrays) for a in answers[1:]):
+        fail(f"nothing to compile: {LOSS} returns the same values at three different images and classes, so it does "
+             "not compute anything from X.")
     if compiled.failure or not compiled.ok:
         fail("warning (-1 point): " + describe_failure(compiled, LOSS, "while compiling it with tf.function") + ".")
     reason = compiled.header.get("reason")

@@ -451,12 +451,15 @@ def compiled_call(loss, dX, reason=None):
     return Call(True, {"ok": True, "reason": reason}, arrays)
 
 
+def right(c):
+    return ok_loss(c.loss_full, c.grad_full)
+
+
 def test_tf_function(suite):
     case = suite.compile_case
-    eager = ok_loss(case.loss_full, case.grad_full)
 
-    def check(compiled, eager_call=eager, found=()):
-        return run("tf_function", FakeStudent(loss=lambda c: eager_call, compiled=compiled, found=found), suite)
+    def check(compiled, loss=right):
+        return run("tf_function", FakeStudent(loss=loss, compiled=compiled), suite)
 
     assert check(compiled_call(case.loss_full, case.grad_full)).passed
     assert "other values" in check(compiled_call(case.loss_full, 1.1 * case.grad_full)).feedback
@@ -464,15 +467,14 @@ def test_tf_function(suite):
                                                     "'numpy' -- .numpy() cannot run while the function is compiled"})
     res = check(untraceable)
     assert not res.passed and "warning (-1 point)" in res.feedback and ".numpy()" in res.feedback
-    assert "nothing to compile" in check(compiled_call(1.0, case.grad_full), raised("NotImplementedError")).feedback
+    stub = check(compiled_call(1.0, case.grad_full), loss=lambda c: raised("NotImplementedError"))
+    assert "nothing to compile" in stub.feedback
 
 
 def test_tf_function_names_tf_constant(suite):
-    case = suite.compile_case
     reason = ("TypeError: Expected any non-tensor type, but got a tensor instead. -- X = tf.constant(X) cannot take "
               "the symbolic tensor tf.function passes in: use X = tf.convert_to_tensor(X, dtype=tf.float32)")
-    res = run("tf_function", FakeStudent(loss=lambda c: ok_loss(case.loss_full, case.grad_full),
-                                         compiled=Call(True, {"ok": True, "reason": reason}),
+    res = run("tf_function", FakeStudent(loss=right, compiled=Call(True, {"ok": True, "reason": reason}),
                                          found=["tf.constant"]), suite)
     assert not res.passed and "tf.constant" in res.feedback and "tf.convert_to_tensor" in res.feedback
 
@@ -481,14 +483,25 @@ def test_tf_function_only_checks_compiling(suite):
     """One mistake, one penalty: a gradient function that compiles and gives the same values compiled and eager
     keeps this point, whatever its outputs are worth to the other checks (here: a non-scalar loss, no gradient)."""
     case = suite.compile_case
-    shaped = ok_loss(np.full((1, 1), case.loss_full), case.grad_full, loss_shape=(1, 1))
-    res = run("tf_function", FakeStudent(loss=lambda c: shaped,
+
+    def shaped(c):
+        return ok_loss(np.full((1, 1), c.loss_full), c.grad_full, loss_shape=(1, 1))
+    res = run("tf_function", FakeStudent(loss=shaped,
                                          compiled=compiled_call(np.full((1, 1), case.loss_full), case.grad_full)),
               suite)
     assert res.passed
-    none = Call(True, {"ok": True, "loss": {"type": "tf.Tensor"}, "dX": {"type": "NoneType"}}, {"loss": np.array(1.0)})
-    res = run("tf_function", FakeStudent(loss=lambda c: none, compiled=compiled_call(1.0, None)), suite)
+
+    def no_gradient(c):
+        return Call(True, {"ok": True, "loss": {"type": "tf.Tensor"}, "dX": {"type": "NoneType"}},
+                    {"loss": np.array(c.loss_full)})
+    res = run("tf_function", FakeStudent(loss=no_gradient, compiled=compiled_call(case.loss_full, None)), suite)
     assert res.passed and "compiles" in res.feedback
+
+
+def test_tf_function_needs_a_function_that_computes_something_from_x(suite):
+    constant = ok_loss(0.0, np.zeros(SHAPE))
+    res = run("tf_function", FakeStudent(loss=lambda c: constant, compiled=compiled_call(0.0, np.zeros(SHAPE))), suite)
+    assert not res.passed and res.feedback.startswith("nothing to compile") and "same values" in res.feedback
 
 
 # ---- agreement with nbgrader -----------------------------------------------------------------------------------
