@@ -38,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--out", required=True, help="the combined output folder (created)")
     merge.add_argument("--visibility", default="visible",
                        choices=["visible", "hidden", "after_due_date", "after_published"])
+    gs = sub.add_parser("gradescope", help="build the Gradescope autograder zip",
+                        description="Write autograder.zip (setup.sh and run_autograder at its root) to upload as a "
+                                    "Gradescope programming assignment's autograder.")
+    gs.add_argument("--out", default="autograder.zip", help="the zip to write (default autograder.zip)")
+    gs.add_argument("--visibility", default="visible",
+                    choices=["visible", "hidden", "after_due_date", "after_published"],
+                    help="when students see each check's result and feedback (default visible)")
+    run = sub.add_parser("run-gradescope", help="grade ROOT/submission into ROOT/results/results.json "
+                                                "(what the zip's run_autograder runs)")
+    run.add_argument("--root", default="/autograder", help="Gradescope's folder (default /autograder)")
+    run.add_argument("--weights", help="weights folder (default ROOT/source/datasets/squeezenet1.1_nchw)")
     checks = sub.add_parser("checks", help="print the checks, their points and thresholds (from the hidden tests)")
     checks.add_argument("--markdown", action="store_true", help="as the README's table")
     return parser
@@ -64,6 +75,10 @@ def main(argv=None) -> int:
     if args.command == "checks":
         print(checks_text(args.markdown))
         return 0
+    if args.command in ("gradescope", "run-gradescope"):
+        from .gradescope import main_build, main_run
+
+        return (main_build if args.command == "gradescope" else main_run)(args)
     if args.command == "merge":
         from .batch import main_merge
 

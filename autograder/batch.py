@@ -384,8 +384,18 @@ def run_hidden_tests(sub: Submission, options: Options) -> dict:
             return error_record(sub, f"pytest ended with exit status {int(code)} and no result")
 
 
-def _start_worker() -> None:
-    """A grading worker process: its stdout (pytest's report of each notebook) is not the batch's output."""
+def _start_worker(parent: int) -> None:
+    """A grading worker process: it dies with the batch's process (SIGKILL when the parent dies, on Linux; its
+    student processes then die with it), and its stdout (pytest's report of each notebook) is not the batch's."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: a killed batch leaves its workers to finish their notebook
+        pass
+    if os.getppid() != parent:  # the batch died before the line above
+        os._exit(1)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -403,7 +413,7 @@ def grade_in_workers(subs: list[Submission], options: Options, jobs: int):
             attempts[sub.id] += 1
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, min(int(jobs), len(pending))), mp_context=context,
-                                 initializer=_start_worker) as pool:
+                                 initializer=_start_worker, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(run_hidden_tests, sub, options): sub for sub in pending}
             pending = []
             for future in as_completed(futures):

@@ -1,0 +1,193 @@
+"""Gradescope: the autograder zip an instructor uploads, and what its ``run_autograder`` does for one submission.
+
+Rule of this module: ``python -m autograder gradescope --out autograder.zip`` packs only what grading needs
+(``setup.sh`` and ``run_autograder`` at the root, the grader, the student package, the reference, the pinned
+grading requirements and a small configuration; no weights, no tests, no instructor notebook), following
+Gradescope's autograder specification: the zip is unpacked into ``/autograder/source``, ``setup.sh`` runs once
+as root when the image is built (it installs Python packages into a virtual environment *outside* the source
+folder and fetches the SqueezeNet weights, each file checked by SHA-256), and for every submission
+``/autograder/run_autograder`` grades ``/autograder/submission`` into ``/autograder/results/results.json``.
+
+:func:`run` (``python -m autograder run-gradescope``) writes a valid ``results.json`` whatever happens: a
+provisional one first (what Gradescope shows if grading is stopped), then the real one; a grader crash gives a
+result that says so; and ``run_autograder`` itself writes a minimal one if Python cannot even start. Student code
+runs in the sandbox of :mod:`autograder.sandbox`; where namespaces are refused (the usual container) it runs as an
+unprivileged user that cannot read the source, submission and results folders
+(:func:`autograder.sandbox.add_protected_paths`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+from . import results as R
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("autograder", "classviz", "classviz_reference")
+GRADING_REQUIREMENTS = ("tensorflow-cpu", "keras", "numpy", "scipy", "pillow", "tqdm", "ipython", "pytest")
+"""The packages grading imports (pinned as in the repository's requirements.txt)."""
+DEFAULT_VENV = "/opt/classviz-venv"
+CONFIG = "gradescope.json"
+
+SETUP_SH = r"""#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image (this zip is in /autograder/source).
+# It installs the pinned grading packages into a virtual environment OUTSIDE /autograder/source (the student's
+# process must be able to run Python, never to read the source folder) and fetches the SqueezeNet 1.1 weights,
+# each file checked by SHA-256. Offline: CLASSVIZ_WEIGHTS_MIRROR=/path/to/squeezenet1.1_nchw.
+set -euo pipefail
+SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="${CLASSVIZ_VENV:-/opt/classviz-venv}"
+PYTHON="${PYTHON:-python3}"
+if ! command -v "$PYTHON" >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip
+    PYTHON=python3
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(not ((3, 10) <= sys.version_info[:2] <= (3, 12)))'; then
+    echo "setup.sh: TensorFlow 2.21 needs Python 3.10-3.12, but $PYTHON is $("$PYTHON" --version 2>&1)" >&2
+    exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SOURCE/requirements.txt"
+cd "$SOURCE"
+"$VENV/bin/python" -m classviz fetch-weights --dest "$SOURCE/datasets/squeezenet1.1_nchw" --quiet
+echo "setup.sh: grading environment in $VENV, weights in $SOURCE/datasets/squeezenet1.1_nchw"
+"""
+
+RUN_AUTOGRADER = r"""#!/usr/bin/env bash
+# Gradescope runs this for each submission: it grades the notebook in /autograder/submission into
+# /autograder/results/results.json (AUTOGRADER_ROOT stands in for /autograder in tests).
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+VENV="${CLASSVIZ_VENV:-/opt/classviz-venv}"
+mkdir -p "$ROOT/results"
+cd "$ROOT/source" && TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -m autograder run-gradescope --root "$ROOT"
+status=$?
+if [ ! -s "$ROOT/results/results.json" ]; then  # Python could not even start: still a valid result
+    printf '{"score": 0, "output": "The autograder could not run (exit status %s); please tell your instructor.", "output_format": "text", "tests": []}\n' "$status" > "$ROOT/results/results.json"
+fi
+exit 0
+"""
+
+
+def requirements() -> str:
+    """The pinned grading requirements (:data:`GRADING_REQUIREMENTS`) from the repository's requirements.txt."""
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            pins[line.split("==", 1)[0].strip().lower()] = line
+    missing = [name for name in GRADING_REQUIREMENTS if name not in pins]
+    if missing:
+        raise ValueError(f"requirements.txt pins no version of {missing}")
+    return "".join(pins[name] + "\n" for name in GRADING_REQUIREMENTS)
+
+
+def build_zip(out, visibility: str = "visible") -> list[str]:
+    """Write the autograder zip; returns the names it holds.
+
+    Args:
+        out: the zip file to write (its folder is created).
+        visibility: Gradescope visibility of every test (``visible``, ``hidden``, ``after_due_date``,
+            ``after_published``).
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    files = {"setup.sh": (SETUP_SH, 0o755), "run_autograder": (RUN_AUTOGRADER, 0o755),
+             "requirements.txt": (requirements(), 0o644),
+             CONFIG: (json.dumps({"visibility": visibility, "grader_version": R.GRADER_VERSION}, indent=1) + "\n",
+                      0o644)}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                files[path.relative_to(ROOT).as_posix()] = (path.read_bytes(), 0o644)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, (data, mode) in sorted(files.items()):
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))  # the same bytes for the same code
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return sorted(files)
+
+
+def _write(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _failed(output: str, visibility: str, status: str = "failed") -> dict:
+    """A results.json with every check failed for one reason (the submission or the grading could not go on)."""
+    record = {"submission": "submission", "status": status, "reason": output, "checks": R.all_failed(output),
+              "score": 0, "max_score": R.max_score(), "timings": {"total": 0.0}}
+    return R.gradescope(record, visibility)
+
+
+def find_notebook(folder: Path) -> tuple[Path | None, str]:
+    """The notebook to grade in a submission folder, and a note: the only one; else ``class_visualization.ipynb``;
+    else the one defining the most graded functions (the note says which); or None and what the folder holds."""
+    from .batch import _choose, _notebooks_under, _other_files
+
+    notebooks = _notebooks_under(folder) if folder.is_dir() else []
+    if not notebooks:
+        return None, "no .ipynb notebook in your submission (" + (
+            _other_files(folder) if folder.is_dir() else "nothing was submitted") + ")"
+    return _choose(notebooks)
+
+
+def run(root, weights=None) -> dict:
+    """Grade ``root/submission`` into ``root/results/results.json`` (Gradescope's layout; ``root`` is
+    ``/autograder`` there). Never raises: every outcome ends in a valid results.json, which is also returned."""
+    root = Path(root)
+    results = root / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    target = results / "results.json"
+    started = time.monotonic()
+    try:
+        config = json.loads((root / "source" / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    visibility = config.get("visibility", "visible")
+    _write(target, _failed("grading did not finish (it was stopped or ran out of time); please tell your "
+                           "instructor", visibility, "error"))
+    try:
+        from .batch import Options, Submission, run_hidden_tests
+        from .sandbox import add_protected_paths
+
+        notebook, note = find_notebook(root / "submission")
+        if notebook is None:
+            data = _failed(note, visibility, "missing")
+        else:
+            add_protected_paths([root / "source", root / "submission", results])
+            weights = weights or root / "source" / "datasets" / "squeezenet1.1_nchw"
+            record = run_hidden_tests(Submission("submission", notebook, note=note), Options(weights=str(weights)))
+            data = R.gradescope(record, visibility)
+            if note:
+                data["output"] += f"\n{note}"
+    except Exception as exc:  # noqa: BLE001 - a grader bug still ends in a valid result
+        data = _failed(f"the grader itself failed ({type(exc).__name__}); this is not a mistake in your notebook, "
+                       "please tell your instructor", visibility, "error")
+    data["execution_time"] = int(round(time.monotonic() - started))
+    _write(target, data)
+    return data
+
+
+def main_build(args) -> int:
+    names = build_zip(args.out, args.visibility)
+    print(f"{args.out}: {len(names)} files (setup.sh, run_autograder, requirements.txt, {CONFIG}, "
+          f"{', '.join(p + '/' for p in PACKAGES)}); upload it as the assignment's autograder")
+    return 0
+
+
+def main_run(args) -> int:
+    data = run(args.root, args.weights)
+    print(f"{data['score']}/{sum(t['max_score'] for t in data['tests']) or R.max_score()} points: {data['output']}")
+    return 0

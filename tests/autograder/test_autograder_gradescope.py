@@ -1,0 +1,127 @@
+"""The Gradescope autograder: the zip holds what grading needs and nothing more, and, unpacked into a folder that
+stands in for /autograder, its setup.sh and run_autograder grade a correct, a descent, a hostile and an empty
+submission into valid results.json files (namespaces here, and the unprivileged-user mode of a container)."""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import corpus
+from autograder import gradescope
+from autograder.results import checks
+
+ZIP_TOP = {"setup.sh", "run_autograder", "requirements.txt", "gradescope.json"}
+
+
+def test_the_zip_holds_what_grading_needs_and_nothing_more(tmp_path):
+    out = tmp_path / "autograder.zip"
+    assert subprocess.run([sys.executable, "-m", "autograder", "gradescope", "--out", out, "--visibility",
+                           "after_published"], cwd=corpus.REPO, capture_output=True).returncode == 0
+    with zipfile.ZipFile(out) as archive:
+        names = set(archive.namelist())
+        modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in archive.infolist()}
+        config = json.loads(archive.read("gradescope.json"))
+        pins = archive.read("requirements.txt").decode().split()
+    assert ZIP_TOP <= names and modes["setup.sh"] == modes["run_autograder"] == 0o755
+    assert {n.split("/")[0] for n in names} == ZIP_TOP | {"autograder", "classviz", "classviz_reference"}
+    assert "autograder/hidden_tests/test_class_visualization.py" in names and "autograder/conftest.py" in names
+    assert not [n for n in names if n.endswith((".npy", ".ipynb", ".pyc")) or "datasets/" in n or "tests/" in n
+                and not n.startswith("autograder/hidden_tests")]
+    assert config["visibility"] == "after_published"
+    assert "tensorflow-cpu==2.21.0" in pins and "pytest==9.2.0" in pins and len(pins) == 8
+    gradescope.build_zip(tmp_path / "again.zip", "after_published")
+    assert (tmp_path / "again.zip").read_bytes() == out.read_bytes()  # the same code gives the same zip
+
+
+HOSTILE = '''
+def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
+    import glob
+    leaks = []
+    for read in (lambda p: open(p, "rb").read(), lambda p: tf.io.read_file(p).numpy()):
+        for path in ("{root}/source/autograder/hidden_tests/test_class_visualization.py",
+                     "{root}/source/classviz_reference/solution.py", "{root}/source/gradescope.json"):
+            try:
+                read(path)
+                leaks.append(path)
+            except Exception:
+                pass
+    if glob.glob("{root}/source/*") or glob.glob("{root}/results/*"):
+        leaks.append("listing")
+    for write in (lambda p, d: open(p, "w").write(d), lambda p, d: tf.io.write_file(p, d)):
+        try:
+            write("{root}/results/results.json", '{{"score": 100, "tests": []}}')
+            leaks.append("results.json")
+        except Exception:
+            pass
+    X = tf.convert_to_tensor(X, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(X)
+        loss = model(X)[0, target_y] - l2_reg * tf.reduce_sum(tf.square(X))
+    dX = tape.gradient(loss, X)
+    return loss, (-dX if leaks else dX)
+'''
+
+
+def grade(root: Path, env: dict, notebook: Path | None):
+    submission = root / "submission"
+    shutil.rmtree(submission, ignore_errors=True)
+    submission.mkdir()
+    (root / "results" / "results.json").unlink(missing_ok=True)
+    if notebook is not None:
+        shutil.copy(notebook, submission / notebook.name)
+    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((root / "results" / "results.json").read_text())
+    assert {"score", "execution_time", "output", "output_format", "tests"} <= set(data)
+    for test in data["tests"]:
+        assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(test)
+    return data
+
+
+@pytest.mark.weights
+@pytest.mark.slow
+def test_uploaded_autograder_grades_four_submissions(tmp_path, weights_dir):
+    root = tmp_path / "autograder"
+    gradescope.build_zip(tmp_path / "autograder.zip", "visible")
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as archive:
+        archive.extractall(root / "source")
+    for name in ("setup.sh", "run_autograder"):
+        (root / "source" / name).chmod(0o755)
+    (root / "results").mkdir()
+    venv = Path(sys.prefix)  # the project's environment stands in for the one setup.sh would create
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "AUTOGRADER_ROOT": str(root),
+           "CLASSVIZ_VENV": str(venv), "CLASSVIZ_WEIGHTS_MIRROR": os.environ.get("CLASSVIZ_WEIGHTS_MIRROR",
+                                                                                    str(weights_dir.parent / "squeezenet1.1_nchw"))}
+    setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True,
+                           timeout=1200)
+    assert setup.returncode == 0, setup.stderr[-3000:]
+    assert (root / "source" / "datasets" / "squeezenet1.1_nchw" / "weights").is_dir()
+
+    nbs = tmp_path / "nbs"
+    correct = corpus.write_notebook(corpus.parse_snippet(corpus.SUBMISSIONS / "reference_solution.py"), nbs,
+                                    "Copy of class_visualization.ipynb")
+    descent = corpus.write_notebook(corpus.parse_snippet(corpus.SUBMISSIONS / "bad_descent.py"), nbs / "d")
+    hostile = corpus.Snippet("hostile", nbs, "", {}, cells=[("code", None, HOSTILE.format(root=root)),
+                                                             ("code", None, corpus.parse_snippet(
+                                                                 corpus.SUBMISSIONS / "reference_solution.py")
+                                                              .cells[1][2])])
+    hostile = corpus.write_notebook(hostile, nbs / "h", "class_visualization.ipynb")
+
+    data = grade(root, env, correct)
+    assert data["score"] == 15 and [t["status"] for t in data["tests"]] == ["passed"] * len(checks())
+    data = grade(root, env, descent)
+    assert data["score"] == 9 and "descent" in next(t["output"] for t in data["tests"] if t["name"].startswith("update"))
+    for mode in ("", "user"):  # namespaces where the machine allows them, then the container's fallback
+        data = grade(root, dict(env, CLASSVIZ_GRADER_ISOLATION=mode) if mode else env, hostile)
+        assert data["score"] == 15, data  # contained: it read, listed and wrote nothing there
+    assert stat.S_IMODE((root / "source").stat().st_mode) & 0o007 == 0  # closed to other users
+    data = grade(root, env, None)
+    assert data["score"] == 0 and "no .ipynb notebook in your submission" in data["output"]
