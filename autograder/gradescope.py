@@ -45,13 +45,18 @@ set -euo pipefail
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${CLASSVIZ_VENV:-/opt/classviz-venv}"
 PYTHON="${PYTHON:-python3}"
-if ! command -v "$PYTHON" >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+supported() { "$1" -c 'import sys, ensurepip, venv; sys.exit(not ((3, 11) <= sys.version_info[:2] <= (3, 12)))' \
+    >/dev/null 2>&1; }
+if supported "$VENV/bin/python"; then
+    PYTHON="$VENV/bin/python"  # set up before: reuse it
+elif ! supported "$PYTHON"; then  # the pinned packages need Python 3.11-3.12 (Ubuntu 24.04 has 3.12; 22.04: 3.10)
     apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip
-    PYTHON=python3
+    if apt-cache show python3.12-venv >/dev/null 2>&1; then PY=python3.12; else PY=python3.11; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$PY" "$PY-venv"
+    PYTHON="$PY"
 fi
-if ! "$PYTHON" -c 'import sys; sys.exit(not ((3, 10) <= sys.version_info[:2] <= (3, 12)))'; then
-    echo "setup.sh: TensorFlow 2.21 needs Python 3.10-3.12, but $PYTHON is $("$PYTHON" --version 2>&1)" >&2
+if ! supported "$PYTHON"; then
+    echo "setup.sh: the grading packages need Python 3.11-3.12; choose the Ubuntu 24.04 base image" >&2
     exit 1
 fi
 if [ ! -x "$VENV/bin/python" ]; then
