@@ -38,8 +38,8 @@ TRACE_ERRORS = (
      "`.numpy()` (which `model.predict(...)` also calls) needs a concrete value, which a tensor inside "
      "tf.function does not have: call the model as `model(X)` and keep TensorFlow operations from X to the loss"),
     (r"float\(\) argument",
-     "`float(...)` needs a concrete value, which a tensor inside tf.function does not have: keep the loss a "
-     "tf.Tensor (the checks and the loop convert it themselves)"),
+     "`float(...)` needs a concrete value, which a tensor inside tf.function does not have: keep the scores and "
+     "the loss tf.Tensors (the checks and the loop convert the loss themselves)"),
     (r"Cannot convert a symbolic",
      "NumPy functions cannot run on a tensor inside tf.function: use their TensorFlow counterparts "
      "(`tf.reduce_sum`, `tf.square`, ...) on X"),
