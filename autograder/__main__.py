@@ -1,4 +1,5 @@
-"""Command line of the hidden grader: ``python -m autograder grade PATH [PATH ...] --out DIR [--jobs N]``."""
+"""Command line of the hidden grader: ``python -m autograder grade PATH [PATH ...] --out DIR [--jobs N]`` and
+``python -m autograder checks``. One notebook by hand: ``python -m pytest autograder --submission NOTEBOOK``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Hidden grader of the class visualization assignment.")
     sub = parser.add_subparsers(dest="command", required=True)
     grade = sub.add_parser("grade", help="grade notebooks, folders of notebooks or an nbgrader submitted/ tree",
-                           description="Grade submissions; writes OUT/results/<id>.json, "
+                           description="Run the hidden tests on every submission; writes OUT/results/<id>.json, "
                                        "OUT/gradescope/<id>/results.json, OUT/grades.csv and a summary table.")
     grade.add_argument("paths", nargs="+", metavar="PATH",
                        help="a notebook, a folder of notebooks, or a submitted/<student>/<assignment>/ tree")
@@ -28,20 +29,31 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=["visible", "hidden", "after_due_date", "after_published"],
                        help="Gradescope visibility of the tests (default visible)")
     grade.add_argument("--quiet", action="store_true", help="print nothing (results are still written)")
-    sub.add_parser("checks", help="print the checks, their points and thresholds")
+    checks = sub.add_parser("checks", help="print the checks, their points and thresholds (from the hidden tests)")
+    checks.add_argument("--markdown", action="store_true", help="as the README's table")
     return parser
+
+
+def checks_text(markdown: bool = False) -> str:
+    """The checks as the hidden tests declare them: plain text, or the README's Markdown table."""
+    from .results import checks, max_score
+
+    if markdown:
+        cell = lambda text: text.replace("|", "\\|")  # noqa: E731 - a literal | inside a Markdown table cell
+        rows = [f"| `{c.name}` | {c.points} | {cell(c.title)}. Passes when: {cell(c.criterion)} |"
+                for c in checks().values()]
+        return "\n".join(["| check | points | what it checks, and when it passes (all or nothing) |",
+                          "|---|---|---|", *rows])
+    blocks = [f"{c.name} ({c.points} pts): {c.title}\n  passes when: {c.criterion}\n  why: {c.why}\n"
+              for c in checks().values()]
+    return "\n".join(blocks) + f"\ntotal: {max_score()} points"
 
 
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
     if args.command == "checks":
-        from .checks import CHECKS, MAX_SCORE
-
-        for check in CHECKS.values():
-            print(f"{check.name} ({check.points} pts): {check.title}\n  passes when: {check.criterion}\n"
-                  f"  why: {check.why}\n")
-        print(f"total: {MAX_SCORE} points")
+        print(checks_text(args.markdown))
         return 0
     if args.jobs < 1:
         print("--jobs must be >= 1", file=sys.stderr)

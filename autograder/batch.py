@@ -1,4 +1,4 @@
-"""Batch grading: find the submissions, grade them in parallel, write every result atomically.
+"""Batch grading: find the submissions, run the hidden tests on each in parallel, write every result atomically.
 
 Rule of this module: (paths) => exactly one result per submission, written as soon as it is known, by writing a
 temporary file and renaming it into place (a killed batch leaves either the old file or the new one, never half
@@ -15,9 +15,9 @@ and the reason.
 
 Outputs in ``OUT``:
 
-* ``results/<submission>.json``: everything about one submission (see :meth:`autograder.grader.Grader.grade`);
-* ``gradescope/<submission>/results.json``: the Gradescope format (``score``, ``tests[{name, score,
-  max_score, output, visibility}]``), and ``results.json`` in ``OUT`` itself when the batch holds one submission;
+* ``results/<submission>.json``: everything about one submission (the record of :mod:`autograder.conftest`);
+* ``gradescope/<submission>/results.json``: the Gradescope format (:func:`autograder.results.gradescope`), and
+  ``results.json`` in ``OUT`` itself when the batch holds one submission;
 * ``grades.csv``: one row per submission of the batch;
 * ``summary.txt``: the table also printed on stdout.
 """
@@ -29,22 +29,23 @@ import hashlib
 import hmac
 import io
 import json
+import multiprocessing
 import os
 import re
 import secrets
 import sys
+import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checks as C
-from .grader import GRADER_VERSION, Grader
+from . import results as R
+from .results import GRADER_VERSION
 
 ASSIGNMENT_NOTEBOOK = "class_visualization.ipynb"
-_SHORT = {"loss_value": "loss", "gradient_sign": "grad", "l2_regularizer": "l2", "raw_score": "raw",
-          "update_step": "step", "score_increase": "rise", "tf_function": "tf"}
 
 
 @dataclass
@@ -212,16 +213,6 @@ def atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def gradescope(record: dict, visibility: str = "visible") -> dict:
-    """The Gradescope ``results.json`` of one result."""
-    tests = [{"name": f"{c['name']}: {C.CHECKS[c['name']].title}", "score": c["points"],
-              "max_score": c["max_points"], "output": c["feedback"], "visibility": visibility}
-             for c in record["checks"]]
-    return {"score": record["score"], "output": f"{record['score']}/{record['max_score']} points "
-            f"({record['status']})", "tests": tests,
-            "execution_time": int(round(record.get("timings", {}).get("total", 0)))}
-
-
 KEY_FILE = ".autograder-key"
 _KEY_LOCK = threading.Lock()
 
@@ -261,7 +252,7 @@ def write_result(out: Path, sub: Submission, record: dict, visibility: str = "vi
     record = dict(record)
     record["signature"] = _signature(output_key(out), record)
     atomic_write(out / "results" / f"{sub.id}.json", json.dumps(record, indent=1, sort_keys=False) + "\n")
-    atomic_write(out / "gradescope" / sub.id / "results.json", json.dumps(gradescope(record, visibility),
+    atomic_write(out / "gradescope" / sub.id / "results.json", json.dumps(R.gradescope(record, visibility),
                                                                             indent=1) + "\n")
 
 
@@ -275,74 +266,155 @@ def load_result(out: Path, sub: Submission) -> dict | None:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    from .grader import _sha256
-
     if not (isinstance(record, dict) and isinstance(record.get("signature"), str)
             and hmac.compare_digest(record["signature"], _signature(output_key(out), record))):
         return None
     if (record.get("grader_version") == GRADER_VERSION
-            and record.get("notebook_sha256") == _sha256(sub.notebook)
+            and record.get("notebook_sha256") == R.sha256(sub.notebook)
             and record.get("status") in ("graded", "unreadable") and isinstance(record.get("checks"), list)
-            and [c.get("name") for c in record["checks"]] == list(C.CHECKS)):
+            and [c.get("name") for c in record["checks"]] == list(R.checks())):
         return record
     return None
 
 
 def missing_record(sub: Submission) -> dict:
     """The result of a submission folder without a notebook: status ``"missing"``, 0 points, the reason."""
-    from .grader import SCHEMA_VERSION, _all_failed
-
     reason = sub.note or "no notebook found"
-    checks = _all_failed(f"nothing was graded: {reason}")
-    return {"schema": SCHEMA_VERSION, "grader_version": GRADER_VERSION, "submission": sub.id,
+    return {"schema": R.SCHEMA_VERSION, "grader_version": GRADER_VERSION, "submission": sub.id,
             "student": sub.student, "assignment": sub.assignment, "notebook": None, "notebook_sha256": None,
-            "status": "missing", "reason": reason, "checks": checks, "score": 0, "max_score": C.MAX_SCORE,
-            "timings": {"total": 0.0}}
+            "status": "missing", "reason": reason, "checks": R.all_failed(f"nothing was graded: {reason}"),
+            "score": 0, "max_score": R.max_score(), "timings": {"total": 0.0}}
+
+
+def error_record(sub: Submission, reason: str) -> dict:
+    """The result of a submission the grader itself could not grade: status ``"error"``, 0 points, the reason
+    (the feedback says it is not the student's mistake)."""
+    feedback = f"the grader itself failed on this notebook ({reason}); this is not a mistake in your notebook"
+    return {"schema": R.SCHEMA_VERSION, "grader_version": GRADER_VERSION, "submission": sub.id,
+            "student": sub.student, "assignment": sub.assignment, "notebook": str(sub.notebook),
+            "notebook_sha256": R.sha256(sub.notebook), "status": "error", "reason": f"grader error: {reason}",
+            "checks": R.all_failed(feedback), "score": 0, "max_score": R.max_score(), "timings": {"total": 0.0}}
 
 
 def csv_text(rows: list[tuple[Submission, dict]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    names = list(R.checks())
     writer.writerow(["submission", "student", "assignment", "notebook", "status", "score", "max_score",
-                     *C.CHECKS, "seconds", "note"])
+                     *names, "seconds", "note"])
     for sub, rec in rows:
         points = {c["name"]: c["points"] for c in rec["checks"]}
         writer.writerow([sub.id, sub.student or "", sub.assignment or "", str(sub.notebook or ""), rec["status"],
-                         rec["score"], rec["max_score"], *(points.get(n, 0) for n in C.CHECKS),
+                         rec["score"], rec["max_score"], *(points.get(n, 0) for n in names),
                          rec.get("timings", {}).get("total", ""),
                          "; ".join(x for x in (sub.note if sub.notebook else "", rec.get("reason", "")) if x)])
     return buf.getvalue()
 
 
 def summary_table(rows: list[tuple[Submission, dict]]) -> str:
-    """A fixed-width table: one line per submission, points per check, time and status."""
+    """A fixed-width table: one line per submission, points per check (headed by its first word), time, status."""
+    checks = R.checks()
+    heads = {n: n.split("_")[0] for n in checks}
     width = max([len("submission")] + [len(sub.id) for sub, _ in rows])
-    head = f"{'submission':<{width}}  score  " + " ".join(f"{_SHORT[n]:>4}" for n in C.CHECKS) + "    time  status"
+    head = f"{'submission':<{width}}  score  " + " ".join(heads.values()) + "    time  status"
     lines = [head, "-" * len(head)]
+
+    def cells(values):
+        return " ".join(f"{v:>{len(heads[n])}}" for n, v in zip(checks, values))
+
     for sub, rec in rows:
         points = {c["name"]: c["points"] for c in rec["checks"]}
         seconds = rec.get("timings", {}).get("total", 0.0)
         status = rec["status"] + (" (tampering)" if str(rec.get("reason", "")).startswith("tampering") else "")
         lines.append(f"{sub.id:<{width}}  {rec['score']:>2}/{rec['max_score']:<2}  "
-                     + " ".join(f"{points.get(n, 0):>4}" for n in C.CHECKS)
-                     + f"  {seconds:5.1f}s  {status}")
-    maxes = " ".join(f"{c.points:>4}" for c in C.CHECKS.values())
-    lines.append(f"{'(max)':<{width}}  {C.MAX_SCORE:>2}/{C.MAX_SCORE:<2}  {maxes}")
+                     + cells(points.get(n, 0) for n in checks) + f"  {seconds:5.1f}s  {status}")
+    lines.append(f"{'(max)':<{width}}  {R.max_score():>2}/{R.max_score():<2}  "
+                 + cells(c.points for c in checks.values()))
     return "\n".join(lines)
 
 
-def grade_batch(paths, out, jobs: int = 1, force: bool = False, grader: Grader | None = None,
-                visibility: str = "visible", progress=None) -> tuple[list[tuple[Submission, dict]], list[str]]:
+@dataclass(frozen=True)
+class Options:
+    """How each submission is graded (the hidden tests' options, see :mod:`autograder.conftest`)."""
+    weights: str | None = None
+    timeout_scale: float = 1.0
+    memory_gb: float = 8.0
+    extra: tuple = field(default_factory=tuple)
+
+    def pytest_args(self, sub: Submission, result: Path) -> list[str]:
+        args = [str(R.HIDDEN_TESTS), "--submission", str(sub.notebook), "--result-json", str(result),
+                "--submission-id", sub.id, "--timeout-scale", str(self.timeout_scale), "--memory-gb",
+                str(self.memory_gb), "-p", "no:cacheprovider", "-q", "--strict-markers", *self.extra]
+        for option, value in (("--weights", self.weights), ("--student", sub.student),
+                              ("--assignment", sub.assignment)):
+            if value:
+                args += [option, str(value)]
+        return args
+
+
+def run_hidden_tests(sub: Submission, options: Options) -> dict:
+    """Grade one notebook by running the hidden tests in this process (``pytest.main``); its record, or an
+    error record when pytest wrote none (a usage or internal error)."""
+    import pytest
+
+    with tempfile.TemporaryDirectory(prefix="cvgrade-result-") as tmp:
+        result = Path(tmp) / "result.json"
+        code = pytest.main(options.pytest_args(sub, result))
+        try:
+            return json.loads(result.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return error_record(sub, f"pytest ended with exit status {int(code)} and no result")
+
+
+def _start_worker() -> None:
+    """A grading worker process: its stdout (pytest's report of each notebook) is not the batch's output."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+def grade_in_workers(subs: list[Submission], options: Options, jobs: int):
+    """Yield ``(submission, record)`` as each is graded by ``jobs`` worker processes (each runs the hidden tests
+    one notebook after the other and keeps its reference values). A worker that dies takes only the submissions
+    it was grading: they are tried once more in a fresh pool, then recorded as grader errors."""
+    attempts = {sub.id: 0 for sub in subs}
+    pending = list(subs)
+    while pending:
+        for sub in pending:
+            attempts[sub.id] += 1
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=max(1, min(int(jobs), len(pending))), mp_context=context,
+                                 initializer=_start_worker) as pool:
+            futures = {pool.submit(run_hidden_tests, sub, options): sub for sub in pending}
+            pending = []
+            for future in as_completed(futures):
+                sub = futures[future]
+                try:
+                    yield sub, future.result()
+                except BrokenProcessPool:
+                    if attempts[sub.id] < 2:
+                        pending.append(sub)
+                    else:
+                        yield sub, error_record(sub, "the grader's process ended while grading it, twice")
+                except Exception as exc:  # noqa: BLE001 - a grader bug must not lose the row
+                    yield sub, error_record(sub, f"{type(exc).__name__}: {exc}")
+
+
+def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options | None = None,
+                visibility: str = "visible", progress=None, grade=None) -> tuple[list[tuple[Submission, dict]], list[str]]:
     """Grade every submission in ``paths`` into the folder ``out``.
 
     Args:
         paths: notebooks and folders (see :func:`discover`).
         out: output folder (created).
-        jobs: submissions graded at the same time (each in its own process).
+        jobs: submissions graded at the same time (worker processes, each with its own student processes).
         force: regrade submissions that already have a result on disk.
-        grader: a :class:`autograder.grader.Grader` (default: a new one).
+        options: :class:`Options` of the hidden tests.
         visibility: Gradescope visibility of the tests.
         progress: optional ``progress(submission, record, cached)`` called as each submission finishes.
+        grade: ``grade(submissions) -> iterable of (submission, record)`` in any order (default:
+            :func:`grade_in_workers`; the tests pass a fake).
 
     Returns:
         ``(rows, problems)``: ``(submission, result)`` in discovery order, and the paths that held no notebook.
@@ -354,44 +426,38 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, grader: Grader |
     for stale in list((out / "results").glob(".*.tmp.*")) + list((out / "gradescope").glob("*/.*.tmp.*")):
         stale.unlink(missing_ok=True)  # left by a killed run
     subs, problems = discover(paths)
-    grader = grader or Grader()
-    clean_stale_sandboxes(getattr(grader, "tmp_root", None))  # left by a killed grader (its process is gone)
-    records = {}
-    todo = []
+    clean_stale_sandboxes()  # left by a killed grader (its process is gone)
+    records, todo = {}, []
     for sub in subs:
         cached = None if force else load_result(out, sub)
         if cached is not None:
             records[sub.id] = cached
             atomic_write(out / "gradescope" / sub.id / "results.json",
-                         json.dumps(gradescope(cached, visibility), indent=1) + "\n")
+                         json.dumps(R.gradescope(cached, visibility), indent=1) + "\n")
             if progress:
                 progress(sub, cached, True)
+        elif sub.notebook is None:
+            records[sub.id] = missing_record(sub)
+            write_result(out, sub, records[sub.id], visibility)
+            if progress:
+                progress(sub, records[sub.id], False)
         else:
             todo.append(sub)
-
-    def work(sub):
-        if sub.notebook is None:
-            record = missing_record(sub)
-        else:
-            record = grader.grade(sub.notebook, submission=sub.id, student=sub.student, assignment=sub.assignment)
-            if sub.note:
-                record["note"] = sub.note
+    options = options or Options()
+    grade = grade or (lambda pending: grade_in_workers(pending, options, jobs))
+    for sub, record in grade(todo):
+        if sub.note:
+            record["note"] = sub.note
         write_result(out, sub, record, visibility)
-        return sub, record
-
-    with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
-        futures = [pool.submit(work, sub) for sub in todo]
-        for future in as_completed(futures):
-            sub, record = future.result()
-            records[sub.id] = record
-            if progress:
-                progress(sub, record, False)
+        records[sub.id] = record
+        if progress:
+            progress(sub, record, False)
     rows = [(sub, records[sub.id]) for sub in subs]
     atomic_write(out / "grades.csv", csv_text(rows))
     table = summary_table(rows)
     atomic_write(out / "summary.txt", table + "\n")
     if len(rows) == 1:
-        atomic_write(out / "results.json", json.dumps(gradescope(rows[0][1], visibility), indent=1) + "\n")
+        atomic_write(out / "results.json", json.dumps(R.gradescope(rows[0][1], visibility), indent=1) + "\n")
     return rows, problems
 
 
@@ -417,15 +483,8 @@ def separate_native_stderr(log_path) -> bool:
 
 def main_grade(args) -> int:
     """The ``grade`` command (see ``python -m autograder grade --help``)."""
-    from .sandbox import Limits
-
     separate_native_stderr(Path(args.out) / "native-stderr.log")
-    scale = float(args.timeout_scale)
-    base = Limits()
-    limits = Limits(startup_seconds=base.startup_seconds * scale, call_seconds=base.call_seconds * scale,
-                    loop_seconds=base.loop_seconds * scale, submission_seconds=base.submission_seconds * scale,
-                    memory_bytes=int(args.memory_gb * 2 ** 30), cpu_seconds=int(base.cpu_seconds * scale))
-    grader = Grader(weights=args.weights, limits=limits)
+    options = Options(weights=args.weights, timeout_scale=float(args.timeout_scale), memory_gb=float(args.memory_gb))
     started = time.monotonic()
 
     def progress(sub, record, cached):
@@ -441,12 +500,13 @@ def main_grade(args) -> int:
         print(f"[autograder] warning: student code is NOT isolated by the operating system ({detail}); only the "
               "audit hook restricts it (C-level file access, e.g. tf.io.read_file, is not contained)",
               file=sys.stderr, flush=True)
-    rows, problems = grade_batch(args.paths, args.out, jobs=args.jobs, force=args.force, grader=grader,
+    rows, problems = grade_batch(args.paths, args.out, jobs=args.jobs, force=args.force, options=options,
                                  visibility=args.visibility, progress=progress)
     for problem in problems:
         print(f"[autograder] {problem}", file=sys.stderr)
     missing = [sub for sub, rec in rows if rec.get("status") == "missing"]
     tampered = [sub for sub, rec in rows if str(rec.get("reason", "")).startswith("tampering detected")]
+    errors = [sub for sub, rec in rows if rec.get("status") == "error"]
     if not args.quiet:
         print(summary_table(rows))
         print(f"{len(rows)} submission(s) in {time.monotonic() - started:.1f} s; results in {args.out}")
@@ -456,4 +516,7 @@ def main_grade(args) -> int:
     if tampered:
         print(f"[autograder] {len(tampered)} submission(s) caught tampering (see their reason): "
               + ", ".join(sub.id for sub in tampered), file=sys.stderr)
+    if errors:
+        print(f"[autograder] {len(errors)} submission(s) hit a grader error (recorded, not the students' fault; "
+              "see their reason and regrade after a fix): " + ", ".join(sub.id for sub in errors), file=sys.stderr)
     return 2 if problems and not rows else (1 if problems else 0)

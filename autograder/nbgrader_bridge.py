@@ -12,9 +12,9 @@ grader (``python -m autograder grade``) stays the authority, and its JSON has th
 
 How: the first ``run_check`` in a kernel grades the notebook file of the kernel's working folder (nbgrader runs
 the kernel in ``autograded/<student>/<assignment>/``: ``class_visualization.ipynb`` there, else the only notebook
-there; ``AUTOGRADER_NOTEBOOK`` overrides) with ``python -E -s -m autograder grade`` in a subprocess started from
-the repository root (so it uses the repository's ``classviz`` with the reference, never the student's copy, and
-the student's code runs in the grader's own sandboxed processes, never in this kernel). The result is cached
+there; ``AUTOGRADER_NOTEBOOK`` overrides) with the hidden tests, ``python -E -s -m pytest autograder
+--submission NOTEBOOK``, in a subprocess started from the repository root (so it uses the repository's grader
+and reference, and the student's code runs in the grader's own sandboxed processes, never in this kernel). The result is cached
 per notebook (path and SHA-256) for the other checks of the same kernel. Nothing is written to stderr:
 nbgrader scores a test cell 0 when anything reaches stderr, so the subprocess's stderr (TensorFlow's log lines)
 is captured and only reported, shortened, in the feedback when grading fails.
@@ -33,7 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .checks import CHECKS
+from .results import HIDDEN_TESTS, checks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_NAME = "class_visualization.ipynb"
@@ -73,12 +73,12 @@ def find_notebook(folder=None) -> Path:
 
 
 def grade_isolated(notebook, timeout: float = GRADING_TIMEOUT, extra_args=()) -> dict:
-    """Grade one notebook with the standalone grader in a subprocess; return its result dict.
+    """Grade one notebook with the hidden tests in a subprocess; return its result record.
 
     Args:
         notebook: the ``.ipynb`` file.
         timeout: seconds before the grading subprocess is killed.
-        extra_args: more ``grade`` options (e.g. ``["--timeout-scale", "0.5"]``).
+        extra_args: more options of the hidden tests (e.g. ``["--timeout-scale", "0.5"]``).
 
     Raises:
         GradingFailed: the subprocess failed, timed out or wrote no result.
@@ -87,18 +87,19 @@ def grade_isolated(notebook, timeout: float = GRADING_TIMEOUT, extra_args=()) ->
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     with tempfile.TemporaryDirectory(prefix="cvgrade-bridge-") as out:
-        cmd = [sys.executable, "-E", "-s", "-m", "autograder", "grade", str(notebook), "--out", out, "--quiet",
-               "--force", *extra_args]
+        result = Path(out) / "result.json"
+        cmd = [sys.executable, "-E", "-s", "-m", "pytest", str(HIDDEN_TESTS), "--submission", str(notebook),
+               "--result-json", str(result), "-q", "-p", "no:cacheprovider", *extra_args]
         try:
             proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, timeout=timeout, start_new_session=True)
         except subprocess.TimeoutExpired:
             raise GradingFailed(f"grading took longer than {timeout:.0f} s") from None
-        results = sorted((Path(out) / "results").glob("*.json"))
-        if proc.returncode != 0 or len(results) != 1:
-            tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
-            raise GradingFailed(f"the grader exited with status {proc.returncode}: " + " | ".join(tail)[-800:])
-        return json.loads(results[0].read_text(encoding="utf-8"))
+        if not result.is_file():  # pytest's exit status is 1 whenever a check fails: only a missing record counts
+            tail = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip().splitlines()[-5:]
+            raise GradingFailed(f"the hidden tests ended with status {proc.returncode} and no result: "
+                                + " | ".join(tail)[-800:])
+        return json.loads(result.read_text(encoding="utf-8"))
 
 
 def grade_cached(notebook) -> dict:
@@ -116,7 +117,8 @@ def check_feedback(record: dict, name: str) -> tuple[int, int, str]:
         if check.get("name") == name:
             text = f"{name}: {check['points']}/{check['max_points']} points -- {check['feedback']}"
             return int(check["points"]), int(check["max_points"]), text
-    return 0, CHECKS[name].points, f"{name}: 0/{CHECKS[name].points} points -- the grader has no result for it"
+    points = checks()[name].points
+    return 0, points, f"{name}: 0/{points} points -- the grader has no result for it"
 
 
 def expected_nbgrader_points(record: dict) -> dict:
@@ -125,7 +127,7 @@ def expected_nbgrader_points(record: dict) -> dict:
     A cell passes when its check earns its full points, so this is the standalone grader's points per check.
     """
     out = {}
-    for name, check in CHECKS.items():
+    for name, check in checks().items():
         points, max_points, _ = check_feedback(record, name)
         out[name] = check.points if points == max_points == check.points else 0
     return out
@@ -136,18 +138,18 @@ def run_check(name: str) -> None:
     raise ``AssertionError`` with it unless the check earned its full points.
 
     Args:
-        name: a key of :data:`autograder.checks.CHECKS`.
+        name: a check's name (:func:`autograder.results.checks`).
 
     Raises:
         ValueError: an unknown check name.
         AssertionError: the check did not earn its points (or the notebook could not be graded).
     """
-    if name not in CHECKS:
-        raise ValueError(f"unknown check {name!r}; the checks are {list(CHECKS)}")
+    if name not in checks():
+        raise ValueError(f"unknown check {name!r}; the checks are {list(checks())}")
     try:
         record = grade_cached(find_notebook())
     except (GradingFailed, FileNotFoundError, OSError, ValueError) as exc:
-        text = f"{name}: 0/{CHECKS[name].points} points -- the notebook could not be graded: {exc}"
+        text = f"{name}: 0/{checks()[name].points} points -- the notebook could not be graded: {exc}"
         print(text)
         raise AssertionError(text) from None
     points, max_points, text = check_feedback(record, name)

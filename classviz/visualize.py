@@ -223,12 +223,28 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
     return VisualizationResult(images=X, target_y=targets, scores=scores, history=history, seconds=seconds)
 
 
+COMPILE_PITFALLS = (
+    ("tf.constant(", "Expected any non-tensor type", "X = tf.constant(X) cannot take the symbolic tensor tf.function "
+                                                     "passes in: use X = tf.convert_to_tensor(X, dtype=tf.float32)"),
+    (".predict(", None, "model.predict returns a NumPy array and cannot run inside tf.function: call model(X)"),
+    (".numpy()", "object has no attribute 'numpy'", ".numpy() cannot run while the function is compiled: keep "
+                                                    "everything from X to the loss in TensorFlow operations"),
+    ("float(", "float() argument", "float() cannot turn a symbolic tensor into a number: keep the loss a tf.Tensor"),
+    (None, "Python bool", "a Python `if` or `while` on a tensor cannot be compiled (AutoGraph is off): use "
+                          "TensorFlow operations"),
+)
+"""The common TensorFlow 2 mistakes that stop ``tf.function``: (code on the failing line, words of the error, the fix).
+The failing lines of the student's code decide first (``model.predict`` fails with the words of ``.numpy()``)."""
+
+
 def compile_loss_and_gradient(loss_and_gradient, model, l2_reg=DEFAULTS["l2_reg"]):
     """Try to compile an assignment-style gradient function with ``tf.function``.
 
     ``loss_and_gradient(model, X, target_y, l2_reg) -> (loss, dX)`` is traced once for ``model`` with a fixed
     signature (X float32 (1, 224, 224, 3), target_y int32 scalar, l2_reg float32 scalar; AutoGraph off), run
-    on a seeded test image, and compared with its eager result.
+    on a seeded test image, and compared with its eager result (whatever it returns: the compiled function
+    returns the same values, of the same shapes and dtypes; None stays None). A function that creates
+    ``tf.Variable(X)`` instead of calling ``tape.watch(X)`` is compiled through :func:`variables_as_watched_tensors`.
 
     Args:
         loss_and_gradient: the function to compile.
@@ -238,27 +254,37 @@ def compile_loss_and_gradient(loss_and_gradient, model, l2_reg=DEFAULTS["l2_reg"
     Returns:
         ``(function, reason)``: on success a drop-in replacement with the same signature that runs the compiled
         graph for ``model`` (and the original function for any other model), and ``reason`` None; otherwise
-        the original function and a one-line reason (e.g. "calls .numpy() on a symbolic tensor").
+        the original function and a one-line reason: the tracing error, with the usual mistake behind it and its
+        fix when :data:`COMPILE_PITFALLS` knows it (e.g. ``tf.constant`` on X), or "the compiled function gives
+        other values than the eager one".
     """
+    compiled, reason = _compile(loss_and_gradient, model, l2_reg)
+    if reason is not None and "tf.Variable" in reason:
+        import tensorflow as tf
+
+        again, reason2 = _compile(variables_as_watched_tensors(loss_and_gradient, tf), model, l2_reg)
+        if reason2 is None:
+            return again, None
+    return compiled, reason
+
+
+def _compile(loss_and_gradient, model, l2_reg):
     import tensorflow as tf
 
     spec = [tf.TensorSpec([1, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32), tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.float32)]
 
     def traced(X, target_y, l2):
-        loss, dX = loss_and_gradient(model, X, target_y, l2)
-        return tf.convert_to_tensor(loss, tf.float32), tf.convert_to_tensor(dX, tf.float32)
+        return loss_and_gradient(model, X, target_y, l2)
 
     graph = tf.function(traced, input_signature=spec, autograph=False)
     X = initial_image(np.random.default_rng(12345))
     try:
-        loss_c, dX_c = graph(tf.constant(X), tf.constant(76), tf.constant(l2_reg, tf.float32))
-        loss_e, dX_e = loss_and_gradient(model, tf.constant(X), 76, l2_reg)
-        same = (np.allclose(float(loss_c), float(np.asarray(loss_e)), rtol=1e-3, atol=1e-3)
-                and np.allclose(dX_c.numpy(), np.asarray(dX_e), rtol=1e-3, atol=1e-5))
+        outputs = graph(tf.constant(X), tf.constant(76), tf.constant(l2_reg, tf.float32))
+        same = _same_values(outputs, loss_and_gradient(model, tf.constant(X), 76, l2_reg))
     except Exception as exc:  # anything a student's function may raise while being traced
         first_line = (str(exc).strip().splitlines() or [""])[0][:200]
-        return loss_and_gradient, f"{type(exc).__name__}: {first_line}"
+        return loss_and_gradient, f"{type(exc).__name__}: {first_line}" + _pitfall_hint(exc)
     if not same:
         return loss_and_gradient, "the compiled function gives other values than the eager one"
 
@@ -271,6 +297,96 @@ def compile_loss_and_gradient(loss_and_gradient, model, l2_reg=DEFAULTS["l2_reg"
     compiled.__name__ = getattr(loss_and_gradient, "__name__", "compiled_loss_and_gradient")
     compiled.graph = graph
     return compiled, None
+
+
+def _pitfall_hint(exc) -> str:
+    """`` -- <the fix of the usual mistake behind a tracing error>`` (:data:`COMPILE_PITFALLS`), or ''."""
+    import linecache
+    import traceback
+
+    lines = [linecache.getline(frame.f_code.co_filename, lineno)
+             for frame, lineno in reversed(list(traceback.walk_tb(exc.__traceback__)))]
+    for line in lines:  # innermost first
+        for code, _, fix in COMPILE_PITFALLS:
+            if code and code in line:
+                return f" -- {fix}"
+    return next((f" -- {fix}" for _, words, fix in COMPILE_PITFALLS if words and words in str(exc)), "")
+
+
+def _same_values(compiled, eager) -> bool:
+    """Compiled and eager outputs hold the same numbers (rtol 1e-3; atol 1e-3 for the loss, 1e-5 for the rest)."""
+    import tensorflow as tf
+
+    a, b = tf.nest.flatten(compiled), tf.nest.flatten(eager)
+    if len(a) != len(b):
+        return False
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x is None or y is None:
+            if x is not y:
+                return False
+            continue
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        if x.shape != y.shape or not np.allclose(x, y, rtol=1e-3, atol=1e-3 if i == 0 else 1e-5, equal_nan=True):
+            return False
+    return True
+
+
+def variables_as_watched_tensors(fn, tf):
+    """Wrap a gradient function so that, while it is traced by ``tf.function``, ``tf.Variable(x)`` is a tensor.
+
+    A legitimate answer may create ``tf.Variable(X)`` instead of calling ``tape.watch(X)``; ``tf.function``
+    refuses to create a variable on every call ("only supports singleton tf.Variables"). While the wrapper runs
+    in graph mode, ``tf.Variable(x)`` returns ``tf.identity(x)`` watched by every ``tf.GradientTape`` that is or
+    becomes active during the call, which computes the same loss and gradient; in eager mode nothing changes.
+    ``tf.Variable`` and ``tf.GradientTape`` are restored after each call.
+    """
+    import functools
+
+    real_variable, real_tape = tf.Variable, tf.GradientTape
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if tf.executing_eagerly():
+            return fn(*args, **kwargs)
+        created, active = [], []
+
+        class _Meta(type):
+            def __instancecheck__(cls, obj):
+                return isinstance(obj, real_variable)
+
+            def __subclasscheck__(cls, sub):
+                return issubclass(sub, real_variable)
+
+        class Variable(metaclass=_Meta):
+            def __new__(cls, initial_value=None, *vargs, **vkwargs):
+                if callable(initial_value) or tf.executing_eagerly():
+                    return real_variable(initial_value, *vargs, **vkwargs)
+                value = tf.identity(tf.convert_to_tensor(initial_value, dtype=vkwargs.get("dtype")))
+                for tape in active:
+                    tape.watch(value)
+                created.append(value)
+                return value
+
+        class GradientTape(real_tape):
+            def __enter__(self):
+                tape = super().__enter__()
+                for value in created:
+                    tape.watch(value)
+                active.append(tape)
+                return tape
+
+            def __exit__(self, *exc):
+                if self in active:
+                    active.remove(self)
+                return super().__exit__(*exc)
+
+        tf.Variable, tf.GradientTape = Variable, GradientTape
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            tf.Variable, tf.GradientTape = real_variable, real_tape
+
+    return wrapper
 
 
 def assignment_step(update_step, loss_and_gradient, model):

@@ -155,7 +155,8 @@ def test_compile_loss_and_gradient_compiles_or_explains(linear_model):
     assert compiled.graph.experimental_get_tracing_count() == 1  # class and l2_reg are tensors: no retrace
     same, reason = compile_loss_and_gradient(_numpy_gradient, linear_model)
     assert same is _numpy_gradient
-    assert reason == "AttributeError: 'SymbolicTensor' object has no attribute 'numpy'"
+    assert reason == ("AttributeError: 'SymbolicTensor' object has no attribute 'numpy' -- .numpy() cannot run while "
+                      "the function is compiled: keep everything from X to the loss in TensorFlow operations")
 
 
 def test_assignment_step_runs_the_update_step_with_the_compiled_gradient(linear_model):
@@ -200,3 +201,77 @@ def test_command_line_several_classes_is_one_batch_with_a_grid(tmp_path, weights
     assert "3 iterations of 4 image(s)" in captured.out and "ms/iteration" in captured.out
     assert "gradient ascent" in captured.err and "3/3" in captured.err  # the progress bar, on stderr
     assert not (tmp_path / "many.png").exists()
+
+
+def _tf_constant_gradient(model, X, target_y, l2_reg):
+    import tensorflow as tf
+
+    X = tf.constant(X)  # the common mistake: works eagerly, cannot take a symbolic tensor
+    return reference_loss_and_gradient(model, X, target_y, l2_reg)
+
+
+def _predict_gradient(model, X, target_y, l2_reg):
+    import tensorflow as tf
+
+    X = tf.convert_to_tensor(X, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(X)
+        loss = model.predict(X, verbose=0)[0, target_y] - l2_reg * tf.reduce_sum(tf.square(X))
+    return loss, tape.gradient(loss, X)
+
+
+def _keras_stand_in():
+    import keras
+
+    model = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.AveragePooling2D(56), keras.layers.Flatten(),
+                              keras.layers.Dense(1000, use_bias=False)])
+    model.trainable = False
+    return model
+
+
+@pytest.mark.parametrize("fn, model, words", [
+    (_tf_constant_gradient, None, "Expected any non-tensor type, but got a tensor instead. -- X = tf.constant(X) "
+                                  "cannot take the symbolic tensor tf.function passes in: use X = "
+                                  "tf.convert_to_tensor(X, dtype=tf.float32)"),
+    (_numpy_gradient, None, "-- .numpy() cannot run while the function is compiled"),
+    (_predict_gradient, _keras_stand_in, "-- model.predict returns a NumPy array and cannot run inside tf.function: "
+                                         "call model(X)"),
+])
+def test_compile_failures_name_the_tensorflow_pitfall_and_its_fix(linear_model, fn, model, words):
+    compiled, reason = compile_loss_and_gradient(fn, model() if model else linear_model)
+    assert compiled is fn and words in reason
+
+
+def _not_scalar_no_gradient(model, X, target_y, l2_reg):
+    import tensorflow as tf
+
+    loss = tf.reshape(reference_loss_and_gradient(model, X, target_y, l2_reg)[0], (1,))
+    return loss, None
+
+
+def test_what_compiles_is_compiled_whatever_it_returns(linear_model):
+    """The loop compiles any function tf.function can trace; the outputs are the other checks' business."""
+    compiled, reason = compile_loss_and_gradient(_not_scalar_no_gradient, linear_model)
+    assert reason is None
+    X = initial_image(np.random.default_rng(3))
+    loss, dX = compiled(linear_model, X, 130, 1e-3)
+    assert loss.shape == (1,) and dX is None
+    np.testing.assert_allclose(loss.numpy(), _not_scalar_no_gradient(linear_model, X, 130, 1e-3)[0].numpy(),
+                               rtol=1e-5)
+
+
+def _variable_instead_of_watch(model, X, target_y, l2_reg):
+    import tensorflow as tf
+
+    X = tf.Variable(tf.convert_to_tensor(X, tf.float32))
+    with tf.GradientTape() as tape:
+        loss = model(X)[0, target_y] - l2_reg * tf.reduce_sum(tf.square(X))
+    return loss, tape.gradient(loss, X)
+
+
+def test_a_variable_instead_of_tape_watch_is_compiled(linear_model):
+    compiled, reason = compile_loss_and_gradient(_variable_instead_of_watch, linear_model)
+    assert reason is None and compiled.graph.experimental_get_tracing_count() == 1
+    X = initial_image(np.random.default_rng(4))
+    _, dX = compiled(linear_model, X, 7, 1e-3)
+    np.testing.assert_allclose(dX.numpy(), linear_model.score_gradient(7) - 2e-3 * X, rtol=1e-4, atol=1e-6)

@@ -18,9 +18,7 @@ from __future__ import annotations
 import os
 import time
 
-LOSS = "class_visualization_loss_and_gradient"
-UPDATE = "class_visualization_update_step"
-MAX_ELEMENTS = 10_000_000
+from . import LOSS, MAX_ELEMENTS, UPDATE
 
 
 def entry(job, args, deliver, done):
@@ -200,75 +198,10 @@ def job_plain_steps(namespace, model, X, target_y, l2_reg, learning_rate, steps,
     return ("returned", outputs)
 
 
-def variables_as_watched_tensors(fn, tf):
-    """Wrap a gradient function so that, while it is traced by ``tf.function``, ``tf.Variable(x)`` is a tensor.
-
-    A legitimate answer may create ``tf.Variable(X)`` instead of calling ``tape.watch(X)``; ``tf.function``
-    refuses to create a variable on every call ("only supports singleton tf.Variables"). While the wrapper runs
-    in graph mode, ``tf.Variable(x)`` returns ``tf.identity(x)`` watched by every ``tf.GradientTape`` that is or
-    becomes active during the call, which computes the same loss and gradient; in eager mode nothing changes.
-    ``tf.Variable`` and ``tf.GradientTape`` are restored after each call.
-    """
-    import functools
-
-    real_variable, real_tape = tf.Variable, tf.GradientTape
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        if tf.executing_eagerly():
-            return fn(*args, **kwargs)
-        created, active = [], []
-
-        class _Meta(type):
-            def __instancecheck__(cls, obj):
-                return isinstance(obj, real_variable)
-
-            def __subclasscheck__(cls, sub):
-                return issubclass(sub, real_variable)
-
-        class Variable(metaclass=_Meta):
-            def __new__(cls, initial_value=None, *vargs, **vkwargs):
-                if callable(initial_value) or tf.executing_eagerly():
-                    return real_variable(initial_value, *vargs, **vkwargs)
-                value = tf.identity(tf.convert_to_tensor(initial_value, dtype=vkwargs.get("dtype")))
-                for tape in active:
-                    tape.watch(value)
-                created.append(value)
-                return value
-
-        class GradientTape(real_tape):
-            def __enter__(self):
-                tape = super().__enter__()
-                for value in created:
-                    tape.watch(value)
-                active.append(tape)
-                return tape
-
-            def __exit__(self, *exc):
-                if self in active:
-                    active.remove(self)
-                return super().__exit__(*exc)
-
-        tf.Variable, tf.GradientTape = Variable, GradientTape
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            tf.Variable, tf.GradientTape = real_variable, real_tape
-
-    return wrapper
-
-
 def _compile(fn, model, compile_loss_and_gradient, cells_dir):
-    import tensorflow as tf
-
     start = time.perf_counter()
     try:
         compiled, reason = compile_loss_and_gradient(fn, model)
-        if reason is not None and "tf.Variable" in reason:
-            compiled, reason2 = compile_loss_and_gradient(variables_as_watched_tensors(fn, tf), model)
-            reason = None if reason2 is None else reason
-            if reason is not None:
-                compiled = fn
     except BaseException as exc:  # noqa: BLE001 - compile_loss_and_gradient catches Exception, not the rest
         info = describe_exception(exc, cells_dir)
         compiled, reason = fn, f"{info['type']}: {info['message'][:200]}"

@@ -7,9 +7,10 @@ import threading
 import nbformat
 import pytest
 
-from autograder import checks as C
-from autograder.batch import discover, grade_batch, gradescope, summary_table
-from autograder.grader import GRADER_VERSION, _sha256
+from autograder import results as R
+from autograder.batch import discover, grade_batch, summary_table
+from autograder.results import GRADER_VERSION, gradescope
+from autograder.results import sha256 as _sha256
 from autograder.nbgrader_bridge import find_notebook
 
 LOSS_DEF = "def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\n    return 0, X\n"
@@ -49,9 +50,9 @@ def test_discover_a_submitted_tree_a_folder_and_files(tmp_path):
 
 
 def fake_record(sub_notebook, points):
-    checks = [C.CheckResult(n, c.points if points else 0, c.points, "fb").to_dict() for n, c in C.CHECKS.items()]
+    checks = [R.check_result(n, bool(points), "fb") for n in R.checks()]
     return {"grader_version": GRADER_VERSION, "notebook_sha256": _sha256(sub_notebook), "status": "graded",
-            "checks": checks, "score": sum(c["points"] for c in checks), "max_score": C.MAX_SCORE,
+            "checks": checks, "score": sum(c["points"] for c in checks), "max_score": R.max_score(),
             "timings": {"total": 1.0}}
 
 
@@ -60,6 +61,11 @@ class FakeGrader:
 
     def __init__(self, die_after=None):
         self.calls, self.die_after, self.lock = [], die_after, threading.Lock()
+
+    def __call__(self, subs):
+        """What ``grade_batch`` calls: ``(submission, record)`` for each submission, in order."""
+        for sub in subs:
+            yield sub, self.grade(sub.notebook, submission=sub.id)
 
     def grade(self, path, submission=None, student=None, assignment=None):
         with self.lock:
@@ -75,12 +81,12 @@ def test_a_killed_batch_completes_on_rerun_without_duplicates(tmp_path):
         write_nb(folder / f"{'good' if i % 2 else 'bad'}{i}.ipynb", f"x = {i}")
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        grade_batch([folder], out, jobs=1, grader=FakeGrader(die_after=3))
+        grade_batch([folder], out, jobs=1, grade=FakeGrader(die_after=3))
     assert len(list((out / "results").glob("*.json"))) == 3
     (out / "results" / ".bad0.json.tmp.123.456").write_text("{half")  # what a kill mid-write leaves
     (out / "results" / "bad2.json").write_text('{"truncated": ')  # a damaged result is regraded
     grader = FakeGrader()
-    rows, problems = grade_batch([folder], out, jobs=2, grader=grader)
+    rows, problems = grade_batch([folder], out, jobs=2, grade=grader)
     assert sorted(grader.calls) == ["bad2", "good1", "good3", "good5"]
     assert [sub.id for sub, _ in rows] == ["bad0", "bad2", "bad4", "good1", "good3", "good5"]
     assert not list(out.rglob(".*.tmp.*"))
@@ -93,21 +99,22 @@ def test_a_killed_batch_completes_on_rerun_without_duplicates(tmp_path):
     # a changed notebook is regraded, the others are not
     write_nb(folder / "bad2.ipynb", "x = 'changed'")
     grader = FakeGrader()
-    grade_batch([folder], out, grader=grader)
+    grade_batch([folder], out, grade=grader)
     assert grader.calls == ["bad2"]
     grader = FakeGrader()
-    grade_batch([folder], out, grader=grader, force=True)
+    grade_batch([folder], out, grade=grader, force=True)
     assert len(grader.calls) == 6
 
 
 def test_gradescope_and_summary_formats(tmp_path):
     nb = write_nb(tmp_path / "good.ipynb")
-    rows, _ = grade_batch([nb], tmp_path / "out", grader=FakeGrader())
+    rows, _ = grade_batch([nb], tmp_path / "out", grade=FakeGrader())
     single = json.loads((tmp_path / "out" / "results.json").read_text())
     assert single == json.loads((tmp_path / "out" / "gradescope" / "good" / "results.json").read_text())
     assert single["score"] == 15 and len(single["tests"]) == 7
-    assert set(single["tests"][0]) == {"name", "score", "max_score", "output", "visibility"}
-    assert [t["max_score"] for t in single["tests"]] == [c.points for c in C.CHECKS.values()]
+    assert set(single["tests"][0]) == {"name", "score", "max_score", "status", "output", "visibility"}
+    assert single["output_format"] == "text" and {"score", "execution_time", "output", "tests"} <= set(single)
+    assert [t["max_score"] for t in single["tests"]] == [c.points for c in R.checks().values()]
     assert gradescope(rows[0][1], "hidden")["tests"][0]["visibility"] == "hidden"
     table = summary_table(rows)
     assert "good" in table and "15/15" in table and table.splitlines()[0].split()[:2] == ["submission", "score"]

@@ -11,9 +11,10 @@ import time
 
 import nbformat
 
-from autograder import checks as C
+from autograder import results as R
 from autograder.batch import discover, grade_batch, load_result, output_key, separate_native_stderr
-from autograder.grader import GRADER_VERSION, _sha256
+from autograder.results import GRADER_VERSION
+from autograder.results import sha256 as _sha256
 from autograder.sandbox import OWNER_FILE, SANDBOX_PREFIX, SandboxDir, clean_stale_sandboxes
 
 
@@ -28,18 +29,22 @@ def write_nb(path, source="x = 1"):
 class FakeGrader:
     """Grades instantly: full marks for notebooks whose name contains 'good', else 0."""
 
-    tmp_root = None
 
     def __init__(self):
         self.calls, self.lock = [], threading.Lock()
+
+    def __call__(self, subs):
+        """What ``grade_batch`` calls: ``(submission, record)`` for each submission, in order."""
+        for sub in subs:
+            yield sub, self.grade(sub.notebook, submission=sub.id)
 
     def grade(self, path, submission=None, student=None, assignment=None):
         with self.lock:
             self.calls.append(submission)
         good = "good" in path.name
-        checks = [C.CheckResult(n, c.points if good else 0, c.points, "fb").to_dict() for n, c in C.CHECKS.items()]
+        checks = [R.check_result(n, good, "fb") for n in R.checks()]
         return {"grader_version": GRADER_VERSION, "notebook_sha256": _sha256(path), "status": "graded",
-                "checks": checks, "score": sum(c["points"] for c in checks), "max_score": C.MAX_SCORE,
+                "checks": checks, "score": sum(c["points"] for c in checks), "max_score": R.max_score(),
                 "submission": submission, "timings": {"total": 1.0}}
 
 
@@ -58,7 +63,7 @@ def test_same_names_in_different_folders_get_distinct_stable_ids(tmp_path):
 
     out = tmp_path / "out"
     grader = FakeGrader()
-    rows, _ = grade_batch([a1, a2, a3], out, grader=grader)
+    rows, _ = grade_batch([a1, a2, a3], out, grade=grader)
     assert sorted(grader.calls) == ["a-2", "dir1__a", "dir2__a"]
     assert sorted(p.stem for p in (out / "results").glob("*.json")) == ["a-2", "dir1__a", "dir2__a"]
     with open(out / "grades.csv") as f:
@@ -84,7 +89,7 @@ def test_every_student_folder_gets_one_row(tmp_path):
 
     out = tmp_path / "out"
     grader = FakeGrader()
-    rows, problems = grade_batch([sub], out, grader=grader)
+    rows, problems = grade_batch([sub], out, grade=grader)
     assert grader.calls == ["alice"]
     assert [(s.id, r["status"], r["score"]) for s, r in rows] == [
         ("alice", "graded", 15), ("bob", "missing", 0), ("carol", "missing", 0), ("dave", "missing", 0),
@@ -104,7 +109,7 @@ def test_a_result_file_not_written_by_the_grader_is_graded_again(tmp_path):
     write_nb(folder / "victim.ipynb")
     write_nb(folder / "good.ipynb")
     out = tmp_path / "out"
-    grade_batch([folder], out, grader=FakeGrader())
+    grade_batch([folder], out, grade=FakeGrader())
     key = out / ".autograder-key"
     assert oct(key.stat().st_mode & 0o777) == "0o600" and len(output_key(out)) == 32
 
@@ -116,7 +121,7 @@ def test_a_result_file_not_written_by_the_grader_is_graded_again(tmp_path):
     record["score"] = 15
     path.write_text(json.dumps(record))  # forged: the signature no longer matches
     grader = FakeGrader()
-    rows, _ = grade_batch([folder], out, grader=grader)
+    rows, _ = grade_batch([folder], out, grade=grader)
     assert grader.calls == ["victim"]
     assert {s.id: r["score"] for s, r in rows} == {"good": 15, "victim": 0}
     assert json.loads(path.read_text())["score"] == 0
@@ -127,7 +132,7 @@ def test_a_result_file_not_written_by_the_grader_is_graded_again(tmp_path):
     assert load_result(out, sub) is None
     key.write_text("00" * 32)  # the key changed (or was deleted): nothing is trusted, everything regraded
     grader = FakeGrader()
-    grade_batch([folder], out, grader=grader)
+    grade_batch([folder], out, grade=grader)
     assert sorted(grader.calls) == ["good", "victim"]
 
 

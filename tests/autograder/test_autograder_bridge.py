@@ -9,15 +9,17 @@ import sys
 import pytest
 
 import corpus
-from autograder.checks import CHECKS
+from autograder.results import checks
 
+CHECKS = checks()
 pytestmark = [pytest.mark.weights, pytest.mark.slow]
 
 KERNEL = r"""
 import json
 import autograder.nbgrader_bridge as bridge
-from autograder.checks import CHECKS
+from autograder.results import checks
 
+CHECKS = checks()
 calls = []
 original = bridge.grade_isolated
 bridge.grade_isolated = lambda *a, **k: calls.append(1) or original(*a, **k)

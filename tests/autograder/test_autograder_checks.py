@@ -1,15 +1,22 @@
-"""The decisions of the seven checks on synthetic outputs: thresholds, the half factor, diagnoses, contracts.
+"""The decisions of the seven hidden tests on synthetic outputs: thresholds, the half factor, diagnoses, contracts.
 
-Small images (1, 6, 6, 3) and hand-made reference values stand in for SqueezeNet here; the real thing is
-exercised by test_autograder_corpus.py.
+Each hidden test function is called directly with a fake student (its calls return prepared outputs), small
+images (1, 6, 6, 3) and hand-made reference values standing in for SqueezeNet; a failed check is the test's
+``pytest.fail`` and its message the feedback. The real thing is exercised by test_autograder_corpus.py.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from autograder import checks as C
+from autograder import results as R
+from autograder.child import LOSS
+from autograder.conftest import Feedback
+from autograder.hidden_tests import test_class_visualization as hidden
 from autograder.nbgrader_bridge import expected_nbgrader_points
-from autograder.suite import LoopCase, LossCase, PlainCase, UpdateCase
+from autograder.references import L2_CHANGE, LoopCase, LossCase, PlainCase, UpdateCase
+from autograder.student import Call
 
 SHAPE = (1, 6, 6, 3)
 rng = np.random.default_rng(0)
@@ -34,15 +41,17 @@ def real_case(name, lam, seed):
     return case
 
 
-class FakeSuite:
+class FakeReferences:
+    """The references' interface with small hand-made values; ``scores`` reads an image's score from its mean."""
+
     def __init__(self):
         self.real_cases = [real_case("a", 0.5, 1), real_case("b", 0.0, 2), real_case("c", 0.05, 3)]
         self.compile_case = self.real_cases[0]
         X = rng.standard_normal(SHAPE).astype(np.float32)
         P = rng.standard_normal(SHAPE)
 
-        def linear(y, lam, X=X):
-            case = LossCase(f"raw{y}", "linear", "linear", X, "numpy", y, lam)
+        def linear(y, lam, X=X, name=None):
+            case = LossCase(name or f"raw{y}", "linear", "linear", X, "numpy", y, lam)
             case.scores = np.linspace(-6, 6.5, 1000)
             case.score = float(case.scores[y])
             p = np.exp(case.scores - case.scores.max())
@@ -51,57 +60,117 @@ class FakeSuite:
             case.grad = P * (y + 1) - 2 * lam * X.astype(np.float64)
             return case
         self.raw_cases = [linear(3, 0.0), linear(76, 0.0), linear(980, 0.0)]
-        self.l2_case, self.l2_case_reg = self.raw_cases[0], linear(3, C.L2_CHANGE)
+        self.l2_case, self.l2_case_reg = self.raw_cases[0], linear(3, L2_CHANGE, name="l2")
         self.update = UpdateCase(X=X, target_y=76, l2_reg=1e-3, lr=25.0,
                                  G=(rng.standard_normal(SHAPE) * 0.01).astype(np.float32), lr_injected=3.0)
+        self.update_loss_case = linear(76, 1e-3, name="update_own")
         self.plain = PlainCase(X0=X, target_y=76, l2_reg=1e-3, lr=25.0, steps=5, s0=2.0, reference_rise=40.0)
         self.loop = LoopCase(target_y=130, target_name="flamingo", seed=0, iterations=20, s0=0.6,
                              reference_rise=70.0, reference_rises={"full": 80.0, "half": 70.0})
+        self.model = None
+
+    @staticmethod
+    def scores(X):
+        out = np.zeros((len(X), 1000))
+        out[:, 76] = np.asarray(X, np.float64).mean(axis=(1, 2, 3))
+        return out
 
     @staticmethod
     def class_name(k):
         return f"class{k}"
 
 
+class FakeStudent:
+    """Answers the hidden tests' questions with prepared calls (``loss``: a function of the case)."""
+
+    def __init__(self, loss=None, update=None, plain=None, loop=None, compiled=None, found=()):
+        self._loss, self._update, self._plain, self._loop, self._compiled = loss, update, plain, loop, compiled
+        self.found = list(found)
+
+    def loss(self, case):
+        return self._loss(case)
+
+    def update(self, u, injected):
+        return self._update[1 if injected else 0]
+
+    def plain_steps(self, p):
+        return self._plain
+
+    def run_provided_loop(self, model, loop):
+        return self._loop
+
+    def compile(self, case):
+        return self._compiled
+
+    def pitfalls(self, name):
+        return self.found
+
+
+@dataclass
+class Outcome:
+    passed: bool
+    feedback: str
+    details: dict
+
+
+def run(check, student, references):
+    """Call the hidden test of ``check`` as pytest would, and read its verdict."""
+    note = Feedback()
+    try:
+        getattr(hidden, f"test_{check}")(student, references, note)
+    except pytest.fail.Exception as exc:
+        return Outcome(False, str(exc.msg), note.details)
+    return Outcome(True, note.message, note.details)
+
+
 @pytest.fixture(scope="module")
 def suite():
-    return FakeSuite()
+    return FakeReferences()
 
 
 def ok_loss(loss, dX, loss_type="tf.Tensor", dX_type="tf.Tensor", loss_shape=(), dtype="float32"):
     loss = np.asarray(loss, np.float64).reshape(loss_shape)
-    return C.Call(True, {"ok": True, "loss": {"type": loss_type, "dtype": dtype, "shape": list(loss_shape)},
-                         "dX": {"type": dX_type, "dtype": dtype, "shape": list(np.shape(dX))}},
-                  {"loss": loss, "dX": np.asarray(dX, np.float32)})
+    return Call(True, {"ok": True, "loss": {"type": loss_type, "dtype": dtype, "shape": list(loss_shape)},
+                       "dX": {"type": dX_type, "dtype": dtype, "shape": list(np.shape(dX))}},
+                {"loss": loss, "dX": np.asarray(dX, np.float32)})
 
 
-def raised(kind, message="", function=C.LOSS):
-    return C.Call(False, {"ok": False, "error": {"type": kind, "message": message,
-                                                 "where": {"cell": 5, "line": 3, "code": "x", "function": function}}})
+def raised(kind, message="", function=LOSS):
+    return Call(False, {"ok": False, "error": {"type": kind, "message": message,
+                                               "where": {"cell": 5, "line": 3, "code": "x", "function": function}}})
 
 
-def real_calls(suite, loss_of, grad_of):
-    return [ok_loss(loss_of(c), grad_of(c)) for c in suite.real_cases]
+def losses(loss_of, grad_of, **kwargs):
+    """A fake student whose loss function returns ``loss_of(case)``, ``grad_of(case)`` at every case."""
+    return FakeStudent(loss=lambda c: ok_loss(loss_of(c), grad_of(c), **kwargs))
+
+
+def same(call):
+    return FakeStudent(loss=lambda c: call)
 
 
 # ---- the table -----------------------------------------------------------------------------------------------
 
-def test_the_checks_table_is_the_contract():
-    assert {n: c.points for n, c in C.CHECKS.items()} == {
+def test_the_checks_table_is_read_from_the_hidden_tests():
+    checks = R.checks()
+    assert {n: c.points for n, c in checks.items()} == {
         "loss_value": 2, "gradient_sign": 3, "l2_regularizer": 2, "raw_score": 1, "update_step": 3,
         "score_increase": 3, "tf_function": 1}
-    assert C.MAX_SCORE == 15
-    for check in C.CHECKS.values():
+    assert R.max_score() == 15
+    for check in checks.values():
         assert check.title and check.criterion and check.why
+    assert checks["loss_value"].title == "The loss value at fixed inputs, on the real SqueezeNet 1.1"
+    assert checks["tf_function"].criterion.startswith("classviz.visualize.compile_loss_and_gradient(f, squeezenet)")
 
 
 # ---- loss_value ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("form", ["full", "half"])
 def test_loss_value_accepts_both_l2_factors(suite, form):
-    calls = real_calls(suite, lambda c: c.loss_full if form == "full" else c.loss_half, lambda c: c.grad_full)
-    res = C.check_loss_value(suite, calls)
-    assert res.points == 2 and res.passed
+    student = losses(lambda c: c.loss_full if form == "full" else c.loss_half, lambda c: c.grad_full)
+    res = run("loss_value", student, suite)
+    assert res.passed and "matches the objective at 3 inputs" in res.feedback
+    assert [d["case"] for d in res.details["inputs"]] == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize("loss_of, words", [
@@ -116,8 +185,8 @@ def test_loss_value_accepts_both_l2_factors(suite, form):
     (lambda c: c.loss_full + 0.01 * abs(c.loss_full) + 1, None),
 ])
 def test_loss_value_names_the_mistake(suite, loss_of, words):
-    res = C.check_loss_value(suite, real_calls(suite, loss_of, lambda c: c.grad_full))
-    assert res.points == 0
+    res = run("loss_value", losses(loss_of, lambda c: c.grad_full), suite)
+    assert not res.passed
     if words:
         assert words in res.feedback
     assert "your loss is" in res.feedback
@@ -125,11 +194,11 @@ def test_loss_value_names_the_mistake(suite, loss_of, words):
 
 def test_loss_value_tolerance_edges(suite):
     case = suite.real_cases[0]
-    tol = C.TOL_LOSS_ABS + C.TOL_LOSS_REL * abs(case.loss_full)
-    inside = real_calls(suite, lambda c: c.loss_full + (0.9 * tol if c is case else 0), lambda c: c.grad_full)
-    outside = real_calls(suite, lambda c: c.loss_full + (1.1 * tol if c is case else 0), lambda c: c.grad_full)
-    assert C.check_loss_value(suite, inside).passed
-    assert not C.check_loss_value(suite, outside).passed
+    tol = hidden.TOL_LOSS_ABS + hidden.TOL_LOSS_REL * abs(case.loss_full)
+    inside = losses(lambda c: c.loss_full + (0.9 * tol if c is case else 0), lambda c: c.grad_full)
+    outside = losses(lambda c: c.loss_full + (1.1 * tol if c is case else 0), lambda c: c.grad_full)
+    assert run("loss_value", inside, suite).passed
+    assert not run("loss_value", outside, suite).passed
 
 
 @pytest.mark.parametrize("kwargs, words", [
@@ -138,22 +207,21 @@ def test_loss_value_tolerance_edges(suite):
     (dict(dtype="float64"), "must be float32"),
 ])
 def test_loss_value_requires_a_scalar_float32_tensor(suite, kwargs, words):
-    calls = [ok_loss(c.loss_full, c.grad_full, **kwargs) for c in suite.real_cases]
-    res = C.check_loss_value(suite, calls)
-    assert res.points == 0 and "the value is right" in res.feedback and words in res.feedback
+    res = run("loss_value", losses(lambda c: c.loss_full, lambda c: c.grad_full, **kwargs), suite)
+    assert not res.passed and "the value is right" in res.feedback and words in res.feedback
 
 
 def test_loss_value_reports_errors_stub_and_timeouts(suite):
-    stub = C.check_loss_value(suite, [raised("NotImplementedError")] * 3)
+    stub = run("loss_value", same(raised("NotImplementedError")), suite)
     assert "unmodified stub" in stub.feedback and "cell 5, line 3" in stub.feedback
-    timeout = C.check_loss_value(suite, [C.Call(False, failure="timeout", failure_detail="60 s")] * 3)
+    timeout = run("loss_value", same(Call(False, failure="timeout", failure_detail="60 s")), suite)
     assert "did not finish" in timeout.feedback and "60 s" in timeout.feedback
-    crash = C.check_loss_value(suite, [C.Call(False, failure="crashed", failure_detail="exit code 3")] * 3)
+    crash = run("loss_value", same(Call(False, failure="crashed", failure_detail="exit code 3")), suite)
     assert "ended while running" in crash.feedback
-    missing = C.check_loss_value(suite, [C.Call(False, {"error": {
-        "type": "Missing", "message": f"{C.LOSS} is not defined", "hint": "cell 5 has a syntax error"}})] * 3)
+    missing = run("loss_value", same(Call(False, {"error": {
+        "type": "Missing", "message": f"{LOSS} is not defined", "hint": "cell 5 has a syntax error"}})), suite)
     assert "not defined" in missing.feedback and "syntax error" in missing.feedback
-    exit_ = C.check_loss_value(suite, [raised("SystemExit", "0")] * 3)
+    exit_ = run("loss_value", same(raised("SystemExit", "0")), suite)
     assert "tried to stop the program" in exit_.feedback
 
 
@@ -161,18 +229,19 @@ def test_loss_value_reports_errors_stub_and_timeouts(suite):
 
 @pytest.mark.parametrize("form", ["full", "half"])
 def test_gradient_accepts_both_l2_factors(suite, form):
-    calls = real_calls(suite, lambda c: c.loss_full, lambda c: c.grad_full if form == "full" else c.grad_half)
-    assert C.check_gradient_sign(suite, calls).passed
+    student = losses(lambda c: c.loss_full, lambda c: c.grad_full if form == "full" else c.grad_half)
+    res = run("gradient_sign", student, suite)
+    assert res.passed and {d["l2_factor"] for d in res.details["inputs"][::2]} == {form}
 
 
 def test_gradient_thresholds(suite):
     def noisy(scale):
         r = np.random.default_rng(5)
-        return real_calls(suite, lambda c: c.loss_full,
-                          lambda c: c.grad_full + scale * np.linalg.norm(c.grad_full) / np.sqrt(c.grad_full.size)
-                          * r.standard_normal(SHAPE))
-    assert C.check_gradient_sign(suite, noisy(0.02)).passed       # cosine ~0.9998
-    res = C.check_gradient_sign(suite, noisy(0.3))                 # cosine ~0.96
+        return losses(lambda c: c.loss_full,
+                      lambda c: c.grad_full + scale * np.linalg.norm(c.grad_full) / np.sqrt(c.grad_full.size)
+                      * r.standard_normal(SHAPE))
+    assert run("gradient_sign", noisy(0.02), suite).passed       # cosine ~0.9998
+    res = run("gradient_sign", noisy(0.3), suite)                  # cosine ~0.96
     assert not res.passed and "cosine similarity" in res.feedback
 
 
@@ -183,31 +252,43 @@ def test_gradient_thresholds(suite):
     (lambda c: c.grad_softmax if c.grad_softmax is not None else c.grad_full, "softmax"),
 ])
 def test_gradient_names_the_mistake(suite, grad_of, words):
-    res = C.check_gradient_sign(suite, real_calls(suite, lambda c: c.loss_full, grad_of))
+    res = run("gradient_sign", losses(lambda c: c.loss_full, grad_of), suite)
     assert not res.passed and words in res.feedback
 
 
 def test_gradient_none_zero_nan_shape_and_type(suite):
-    none = [C.Call(True, {"ok": True, "loss": {"type": "tf.Tensor"}, "dX": {"type": "NoneType"}},
-                   {"loss": np.array(1.0)})] * 3
-    assert "dX is None" in C.check_gradient_sign(suite, none).feedback
-    zeros = real_calls(suite, lambda c: c.loss_full, lambda c: np.zeros(SHAPE))
-    assert "all zeros" in C.check_gradient_sign(suite, zeros).feedback
-    nan = real_calls(suite, lambda c: c.loss_full, lambda c: np.full(SHAPE, np.nan))
-    assert "NaN" in C.check_gradient_sign(suite, nan).feedback
-    shape = real_calls(suite, lambda c: c.loss_full, lambda c: c.grad_full[0])
-    assert "has shape (6, 6, 3)" in C.check_gradient_sign(suite, shape).feedback
-    numpy = [ok_loss(c.loss_full, c.grad_full, dX_type="numpy.ndarray") for c in suite.real_cases]
-    res = C.check_gradient_sign(suite, numpy)
+    none = Call(True, {"ok": True, "loss": {"type": "tf.Tensor"}, "dX": {"type": "NoneType"}}, {"loss": np.array(1.0)})
+    assert "dX is None" in run("gradient_sign", same(none), suite).feedback
+    zeros = losses(lambda c: c.loss_full, lambda c: np.zeros(SHAPE))
+    assert "all zeros" in run("gradient_sign", zeros, suite).feedback
+    nan = losses(lambda c: c.loss_full, lambda c: np.full(SHAPE, np.nan))
+    assert "NaN" in run("gradient_sign", nan, suite).feedback
+    shape = losses(lambda c: c.loss_full, lambda c: c.grad_full[0])
+    assert "has shape (6, 6, 3)" in run("gradient_sign", shape, suite).feedback
+    res = run("gradient_sign", losses(lambda c: c.loss_full, lambda c: c.grad_full, dX_type="numpy.ndarray"), suite)
     assert not res.passed and "values are right" in res.feedback and "numpy.ndarray" in res.feedback
+
+
+@pytest.mark.parametrize("found, words", [
+    (["model.predict"], "`model.predict(...)`: it returns a NumPy array, so no gradient flows through it"),
+    (["tf.constant"], "use `tf.convert_to_tensor(X, dtype=tf.float32)` instead"),
+    ([".numpy()"], "`.numpy()` inside the function"),
+])
+def test_a_lost_gradient_names_the_tensorflow_pitfall_in_the_code(suite, found, words):
+    none = Call(True, {"ok": True, "loss": {"type": "tf.Tensor"}, "dX": {"type": "NoneType"}}, {"loss": np.array(1.0)})
+    res = run("gradient_sign", FakeStudent(loss=lambda c: none, found=found), suite)
+    assert not res.passed and res.feedback.startswith("dX is None: the loss does not depend on X as recorded by "
+                                                      "the tape: your code uses") and words in res.feedback
 
 
 # ---- l2_regularizer --------------------------------------------------------------------------------------------
 
-def l2_calls(suite, c):
+def l2_student(suite, c, l1=None):
     X = suite.l2_case.X.astype(np.float64)
     base = suite.l2_case.grad
-    return ok_loss(1.0, base), ok_loss(1.0 - 0.05, base + c * X)
+    calls = {suite.l2_case.name: ok_loss(1.0, base),
+             suite.l2_case_reg.name: ok_loss(1.0 - 0.05 if l1 is None else l1, base + c * X)}
+    return FakeStudent(loss=lambda case: calls[case.name])
 
 
 @pytest.mark.parametrize("c, passed, words", [
@@ -220,33 +301,30 @@ def l2_calls(suite, c):
     (-0.4, False, "wrong size"),
 ])
 def test_l2_regularizer_sign_and_size(suite, c, passed, words):
-    res = C.check_l2_regularizer(suite, *l2_calls(suite, c))
+    res = run("l2_regularizer", l2_student(suite, c), suite)
     assert res.passed is passed and words in res.feedback
+    assert res.details["c"] == pytest.approx(c, rel=1e-5)
 
 
 def test_l2_in_the_loss_but_not_in_the_gradient(suite):
-    X = suite.l2_case.X.astype(np.float64)
-    R = float(np.sum(X ** 2))
-    res = C.check_l2_regularizer(suite, ok_loss(1.0, suite.l2_case.grad),
-                                 ok_loss(1.0 - C.L2_CHANGE * R, suite.l2_case.grad))
+    R2 = float(np.sum(suite.l2_case.X.astype(np.float64) ** 2))
+    res = run("l2_regularizer", l2_student(suite, 0.0, l1=1.0 - L2_CHANGE * R2), suite)
     assert not res.passed and "in your loss but not in its gradient" in res.feedback
 
 
 def test_l2_change_not_proportional_to_x(suite):
     X = suite.l2_case.X.astype(np.float64)
-    res = C.check_l2_regularizer(suite, ok_loss(1.0, suite.l2_case.grad),
-                                 ok_loss(1.0, suite.l2_case.grad - 0.2 * np.sign(X)))
+    calls = {suite.l2_case.name: ok_loss(1.0, suite.l2_case.grad),
+             suite.l2_case_reg.name: ok_loss(1.0, suite.l2_case.grad - 0.2 * np.sign(X))}
+    res = run("l2_regularizer", FakeStudent(loss=lambda case: calls[case.name]), suite)
     assert not res.passed and "not proportional to X" in res.feedback
 
 
 # ---- raw_score -------------------------------------------------------------------------------------------------
 
-def raw_calls(suite, loss_of, grad_of=lambda c: c.grad):
-    return [ok_loss(loss_of(c), grad_of(c)) for c in suite.raw_cases]
-
-
 def test_raw_score_passes_on_the_score_and_its_gradient(suite):
-    assert C.check_raw_score(suite, raw_calls(suite, lambda c: c.score)).passed
+    res = run("raw_score", losses(lambda c: c.score, lambda c: c.grad), suite)
+    assert res.passed and [d["class"] for d in res.details["classes"]] == [3, 76, 980]
 
 
 @pytest.mark.parametrize("loss_of, words", [
@@ -257,25 +335,24 @@ def test_raw_score_passes_on_the_score_and_its_gradient(suite):
     (lambda c: float(np.sum(c.scores)), "sum of the scores"),
 ])
 def test_raw_score_names_the_mistake(suite, loss_of, words):
-    res = C.check_raw_score(suite, raw_calls(suite, loss_of))
+    res = run("raw_score", losses(loss_of, lambda c: c.grad), suite)
     assert not res.passed and words in res.feedback
 
 
 def test_raw_score_needs_the_matching_gradient(suite):
-    res = C.check_raw_score(suite, raw_calls(suite, lambda c: c.score, lambda c: 1.01 * c.grad))
+    res = run("raw_score", losses(lambda c: c.score, lambda c: 1.01 * c.grad), suite)
     assert not res.passed and "not its gradient" in res.feedback
-    scores = [C.Call(True, {"ok": True, "loss": {"type": "tf.Tensor", "shape": [1, 1000]}, "dX": {}},
-                     {"loss": np.zeros((1, 1000))})] * 3
-    assert "holds all class scores" in C.check_raw_score(suite, scores).feedback
+    scores = Call(True, {"ok": True, "loss": {"type": "tf.Tensor", "shape": [1, 1000]}, "dX": {}},
+                  {"loss": np.zeros((1, 1000))})
+    assert "holds all class scores" in run("raw_score", same(scores), suite).feedback
 
 
 # ---- update_step -----------------------------------------------------------------------------------------------
 
-def update_calls(suite, step, *, returned="numpy.ndarray", dtype="float32", mutate=False, is_input=False,
-                 calls_injected=True):
+def update_student(suite, step, *, returned="numpy.ndarray", dtype="float32", mutate=False, is_input=False,
+                   calls_injected=True):
     u = suite.update
-    dX = suite.raw_cases[1].grad
-    own_loss = ok_loss(1.0, dX)
+    dX = suite.update_loss_case.grad
 
     def call(lr, G):
         X_new = step(u.X.astype(np.float64), lr, G).astype(np.float32)
@@ -283,13 +360,14 @@ def update_calls(suite, step, *, returned="numpy.ndarray", dtype="float32", muta
         header = {"ok": True, "X_new": {"type": returned, "dtype": dtype, "shape": list(X_new.shape),
                                         "is_input": is_input},
                   "injected_calls": 1 if calls_injected else 0}
-        return C.Call(True, header, {"X_new": X_new, "X_after": after})
-    return own_loss, call(u.lr, dX), call(u.lr_injected, u.G.astype(np.float64))
+        return Call(True, header, {"X_new": X_new, "X_after": after})
+    return FakeStudent(loss=lambda c: ok_loss(1.0, dX),
+                       update=(call(u.lr, dX), call(u.lr_injected, u.G.astype(np.float64))))
 
 
 def test_update_step_passes_on_ascent(suite):
-    res = C.check_update_step(suite, *update_calls(suite, lambda X, lr, G: X + lr * G))
-    assert res.passed and res.points == 3
+    res = run("update_step", update_student(suite, lambda X, lr, G: X + lr * G), suite)
+    assert res.passed and res.details["injected_gradient_used"] is True
 
 
 @pytest.mark.parametrize("step, words", [
@@ -300,7 +378,7 @@ def test_update_step_passes_on_ascent(suite):
     (lambda X, lr, G: X.copy(), "returns X unchanged"),
 ])
 def test_update_step_names_the_mistake(suite, step, words):
-    res = C.check_update_step(suite, *update_calls(suite, step))
+    res = run("update_step", update_student(suite, step), suite)
     assert not res.passed and words in res.feedback
 
 
@@ -311,21 +389,31 @@ def test_update_step_names_the_mistake(suite, step, words):
     (dict(dtype="float64"), "not float32"),
 ])
 def test_update_step_contract(suite, kwargs, words):
-    res = C.check_update_step(suite, *update_calls(suite, lambda X, lr, G: X + lr * G, **kwargs))
+    res = run("update_step", update_student(suite, lambda X, lr, G: X + lr * G, **kwargs), suite)
     assert not res.passed and words in res.feedback
 
 
 def test_update_step_with_a_gradient_of_its_own(suite):
     # the step ignores the injected gradient (does not call the loss function by name): only the own-gradient
     # part decides
-    res = C.check_update_step(suite, *update_calls(suite, lambda X, lr, G: X + lr * G, calls_injected=False))
+    res = run("update_step", update_student(suite, lambda X, lr, G: X + lr * G, calls_injected=False), suite)
     assert res.passed and res.details["injected_gradient_used"] is False
+
+
+def test_update_step_says_why_its_own_gradient_is_unusable(suite):
+    student = update_student(suite, lambda X, lr, G: X + lr * G)
+    student._loss = lambda c: Call(True, {"ok": True, "loss": {"type": "tf.Tensor"}, "dX": {"type": "NoneType"}},
+                                   {"loss": np.array(1.0)})
+    res = run("update_step", student, suite)
+    assert not res.passed and res.feedback.startswith("the step could not be checked with your own gradient: dX "
+                                                      "is None")
 
 
 # ---- score_increase --------------------------------------------------------------------------------------------
 
 def plain(scores):
-    return C.Call(True, {"ok": True, "scores": scores})
+    """A plain_steps answer whose images score ``scores`` (FakeReferences.scores reads an image's mean)."""
+    return Call(True, {"ok": True}, {f"X{k + 1}": np.full(SHAPE, s, np.float32) for k, s in enumerate(scores)})
 
 
 def loop_scores(target_score, top=130):
@@ -337,44 +425,76 @@ def loop_scores(target_score, top=130):
 
 def test_score_increase_thresholds(suite):
     good_plain = plain([5, 10, 20, 30, 40.0])
-    assert C.check_score_increase(suite, good_plain, loop_scores(0.6 + 35.01)).passed
-    res = C.check_score_increase(suite, good_plain, loop_scores(0.6 + 34.9))
+
+    def rise(plain_call, loop):
+        return run("score_increase", FakeStudent(plain=plain_call, loop=loop), suite)
+
+    assert rise(good_plain, loop_scores(0.6 + 35.01)).passed
+    res = rise(good_plain, loop_scores(0.6 + 34.9))
     assert not res.passed and "less than 50%" in res.feedback
-    res = C.check_score_increase(suite, good_plain, loop_scores(80.0, top=131))
+    res = rise(good_plain, loop_scores(80.0, top=131))
     assert not res.passed and "top-1 class at the end is 131" in res.feedback
-    res = C.check_score_increase(suite, plain([2, 3, 4, 5, 12.0]), loop_scores(80.0))
+    res = rise(plain([2, 3, 4, 5, 12.0]), loop_scores(80.0))
     assert not res.passed and "+10.00" in res.feedback
-    res = C.check_score_increase(suite, plain([1, 0, -1, -2, -3.0]), loop_scores(80.0))
+    res = rise(plain([1, 0, -1, -2, -3.0]), loop_scores(80.0))
     assert "went down" in res.feedback
-    res = C.check_score_increase(suite, good_plain, {"error": "boom at iteration 3"})
+    res = rise(good_plain, {"error": "boom at iteration 3"})
     assert "boom at iteration 3" in res.feedback
+    res = rise(Call(True, {"ok": True}, {"X1": np.zeros((2, 2))}), loop_scores(80.0))
+    assert not res.passed and "instead of X's shape (1, 6, 6, 3) (at plain step 1 of 5)" in res.feedback
 
 
 # ---- tf_function -----------------------------------------------------------------------------------------------
 
+def compiled_call(loss, dX, reason=None):
+    arrays = {k: np.asarray(v, np.float32) for k, v in (("loss", loss), ("dX", dX)) if v is not None}
+    return Call(True, {"ok": True, "reason": reason}, arrays)
+
+
 def test_tf_function(suite):
     case = suite.compile_case
     eager = ok_loss(case.loss_full, case.grad_full)
-    compiled = C.Call(True, {"ok": True, "reason": None},
-                      {"loss": np.array(case.loss_full), "dX": case.grad_full.astype(np.float32)})
-    assert C.check_tf_function(suite, compiled, eager).passed
-    other = C.Call(True, {"ok": True, "reason": None},
-                   {"loss": np.array(case.loss_full), "dX": 1.1 * case.grad_full.astype(np.float32)})
-    assert "other values" in C.check_tf_function(suite, other, eager).feedback
-    untraceable = C.Call(True, {"ok": True, "reason": "AttributeError: 'SymbolicTensor' object has no attribute "
-                                                      "'numpy'"})
-    res = C.check_tf_function(suite, untraceable, eager)
+
+    def check(compiled, eager_call=eager, found=()):
+        return run("tf_function", FakeStudent(loss=lambda c: eager_call, compiled=compiled, found=found), suite)
+
+    assert check(compiled_call(case.loss_full, case.grad_full)).passed
+    assert "other values" in check(compiled_call(case.loss_full, 1.1 * case.grad_full)).feedback
+    untraceable = Call(True, {"ok": True, "reason": "AttributeError: 'SymbolicTensor' object has no attribute "
+                                                    "'numpy' -- .numpy() cannot run while the function is compiled"})
+    res = check(untraceable)
     assert not res.passed and "warning (-1 point)" in res.feedback and ".numpy()" in res.feedback
-    nothing = C.check_tf_function(suite, compiled, ok_loss(case.loss_full, np.zeros(SHAPE)))
-    assert not nothing.passed and "no point for compiling" in nothing.feedback
-    assert "nothing to compile" in C.check_tf_function(suite, compiled, raised("NotImplementedError")).feedback
+    assert "nothing to compile" in check(compiled_call(1.0, case.grad_full), raised("NotImplementedError")).feedback
+
+
+def test_tf_function_names_tf_constant(suite):
+    case = suite.compile_case
+    reason = ("TypeError: Expected any non-tensor type, but got a tensor instead. -- X = tf.constant(X) cannot take "
+              "the symbolic tensor tf.function passes in: use X = tf.convert_to_tensor(X, dtype=tf.float32)")
+    res = run("tf_function", FakeStudent(loss=lambda c: ok_loss(case.loss_full, case.grad_full),
+                                         compiled=Call(True, {"ok": True, "reason": reason}),
+                                         found=["tf.constant"]), suite)
+    assert not res.passed and "tf.constant" in res.feedback and "tf.convert_to_tensor" in res.feedback
+
+
+def test_tf_function_only_checks_compiling(suite):
+    """One mistake, one penalty: a gradient function that compiles and gives the same values compiled and eager
+    keeps this point, whatever its outputs are worth to the other checks (here: a non-scalar loss, no gradient)."""
+    case = suite.compile_case
+    shaped = ok_loss(np.full((1, 1), case.loss_full), case.grad_full, loss_shape=(1, 1))
+    res = run("tf_function", FakeStudent(loss=lambda c: shaped,
+                                         compiled=compiled_call(np.full((1, 1), case.loss_full), case.grad_full)),
+              suite)
+    assert res.passed
+    none = Call(True, {"ok": True, "loss": {"type": "tf.Tensor"}, "dX": {"type": "NoneType"}}, {"loss": np.array(1.0)})
+    res = run("tf_function", FakeStudent(loss=lambda c: none, compiled=compiled_call(1.0, None)), suite)
+    assert res.passed and "compiles" in res.feedback
 
 
 # ---- agreement with nbgrader -----------------------------------------------------------------------------------
 
 def test_nbgrader_points_equal_the_standalone_points():
-    record = {"checks": [C.CheckResult(n, c.points if i % 2 else 0, c.points, "x").to_dict()
-                         for i, (n, c) in enumerate(C.CHECKS.items())]}
+    record = {"checks": [R.check_result(n, bool(i % 2), "x") for i, n in enumerate(R.checks())]}
     expected = expected_nbgrader_points(record)
     assert expected == {c["name"]: c["points"] for c in record["checks"]}
     assert sum(expected.values()) == sum(c["points"] for c in record["checks"])

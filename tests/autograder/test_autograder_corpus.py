@@ -13,8 +13,10 @@ import json
 import pytest
 
 import corpus
-from autograder.checks import CHECKS, MAX_SCORE
+from autograder.results import checks, max_score
 from corpus import run_cli
+
+CHECKS, MAX_SCORE = checks(), max_score()
 
 FIXTURES = corpus.fixtures()
 REGRADED = ("reference_solution", "bad_descent", "ok_variable_instead_of_watch")

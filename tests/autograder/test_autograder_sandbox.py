@@ -22,7 +22,7 @@ LOSS = "class_visualization_loss_and_gradient"
 PROBES = {
     "read_reference": lambda: open(REPO / "classviz_reference" / "solution.py").read(),
     "import_reference": "import classviz_reference",
-    "import_autograder": "sys.path.insert(0, REPO); import autograder.checks",
+    "import_autograder": "sys.path.insert(0, REPO); import autograder.references",
     "read_hidden_checks": lambda: (REPO / "autograder" / "checks.py").read_text(),
     "list_repository": lambda: os.listdir(REPO),
     "read_other_folder": lambda: open(OUTSIDE / "other_student.ipynb").read(),
@@ -169,8 +169,8 @@ def test_the_sandbox_holds_no_reference(tmp_path):
     assert "classviz/visualize.py" in files and "cells/cell_003.py" in files
     assert not any(f.startswith("classviz_reference") for f in files)
     assert {f for f in files if f.startswith("cvgrade_child/")} == {
-        "cvgrade_child/__init__.py", "cvgrade_child/wire.py", "cvgrade_child/standin.py", "cvgrade_child/harness.py",
-        "cvgrade_child/worker.py"}
+        f"cvgrade_child/{name}.py" for name in ("__init__", "wire", "standin", "harness", "audit", "bindings",
+                                                "operations", "worker")}
     assert all(f.split("/")[0] in ("classviz", "cvgrade_child", "cells") for f in files), files
 
 

@@ -1,8 +1,8 @@
-# What: the loss keeps the batch axis (shape (1,) instead of a scalar); all values are right, but the loop's
-# What: compile_loss_and_gradient (and the public check) cannot compare a shape-(1,) loss, so tf_function fails too
-# Expected: loss_value=0 gradient_sign=3 l2_regularizer=2 raw_score=1 update_step=3 score_increase=3 tf_function=0
+# What: the loss keeps the batch axis (shape (1,) instead of a scalar); all values are right. One mistake, one
+# What: penalty: loss_value says so, and tf_function keeps its point (the function compiles and gives the same values)
+# Expected: loss_value=0 gradient_sign=3 l2_regularizer=2 raw_score=1 update_step=3 score_increase=3 tf_function=1
 # Feedback: loss_value ~ scalar
-# Feedback: tf_function ~ only 0-dimensional arrays
+# Feedback: tf_function ~ compiles with tf.function
 # %%
 def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
     X = tf.convert_to_tensor(X, dtype=tf.float32)

@@ -8,7 +8,7 @@
 def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
     import os
     leaks = []
-    for path in ("{REPO}/classviz_reference/solution.py", "{REPO}/autograder/checks.py", "{SUBMISSIONS}/reference_solution.ipynb",
+    for path in ("{REPO}/classviz_reference/solution.py", "{REPO}/autograder/hidden_tests/test_class_visualization.py", "{SUBMISSIONS}/reference_solution.ipynb",
                  "/proc/" + str(os.getppid()) + "/cmdline"):
         for read in (lambda p: open(p, "rb").read(), lambda p: tf.io.read_file(p).numpy()):
             try:

@@ -1,28 +1,35 @@
-"""The fixed, seeded test inputs of the hidden checks and the reference values at them (grader side only).
+"""The fixed, seeded inputs of the hidden checks and the reference values at them (grader side only).
 
 Rule of this module: (SqueezeNet 1.1, the linear stand-in) => every input a check sends to a student process
 and every value the check compares with, computed once per grader process with the reference solution
-(:mod:`classviz.reference`, never given to a student process) and reused for all submissions. Every input comes
-from a fixed seed, so two grader runs send the same inputs. :meth:`Suite.build` also checks the reference
-against its own thresholds (the reference must earn full marks), and raises :class:`SuiteError` otherwise.
+(:mod:`classviz_reference`, never given to a student process) and reused for all submissions
+(:func:`references_for`). Every input comes from a fixed seed, so two grader runs send the same inputs.
+:meth:`References.build` also checks that the reference earns the score-increase check's margins, and raises
+:class:`ReferenceMarginError` otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import L2_CHANGE, MIN_PLAIN_RISE, PLAIN_STEPS
 from .child.standin import LinearStandIn
 
 STANDIN_SEED = 0
 GRADING_SEED = 0
 """Seed of the score-increase run (the loop's noise and jitter); the other inputs have fixed seeds below."""
+L2_CHANGE = 0.1
+"""The l2_regularizer check raises l2_reg from 0 to this value on the linear stand-in."""
+PLAIN_STEPS = 5
+"""The score_increase check's plain update steps from noise."""
+MIN_PLAIN_RISE = 10.0
+"""... must raise the raw tarantula score by more than this (the reference must reach twice as much)."""
 
 
-class SuiteError(RuntimeError):
-    """The reference itself does not pass the checks (a changed model, TensorFlow version or threshold)."""
+class ReferenceMarginError(RuntimeError):
+    """The reference itself does not reach the checks' margins (a changed model, TensorFlow version or threshold)."""
 
 
 @dataclass
@@ -106,8 +113,8 @@ def _softmax(scores):
     return e / e.sum(), z - np.log(e.sum())
 
 
-class Suite:
-    """Test inputs and reference values; build once per grader process with :meth:`build`."""
+class References:
+    """Test inputs and reference values; built once per grader process (:func:`references_for`)."""
 
     def __init__(self):
         self.real_cases: list[LossCase] = []
@@ -118,9 +125,16 @@ class Suite:
         self.plain: PlainCase = None
         self.loop: LoopCase = None
         self.compile_case: LossCase = None
+        self.update_loss_case: LossCase = None
         self.standin = LinearStandIn(STANDIN_SEED)
         self.model = None
         self.seconds = 0.0
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        """float64 (N, 1000) raw scores of float32 (N, 224, 224, 3) images under the grader's SqueezeNet 1.1."""
+        import tensorflow as tf
+
+        return np.asarray(self.model(tf.constant(X)), np.float64)
 
     @staticmethod
     def class_name(k: int) -> str:
@@ -129,14 +143,14 @@ class Suite:
         return class_name(int(k))
 
     @classmethod
-    def build(cls, model) -> "Suite":
+    def build(cls, model) -> "References":
         """Compute every input and reference value.
 
         Args:
             model: the real SqueezeNet 1.1 (``classviz.load_squeezenet()``) in this, the grader's, process.
 
         Raises:
-            SuiteError: the reference solution fails its own checks.
+            ReferenceMarginError: the reference solution does not reach the score-increase check's margins.
         """
         import time
 
@@ -147,8 +161,8 @@ class Suite:
         from classviz_reference import CompiledLoop, reference_loss_and_gradient
 
         start = time.perf_counter()
-        suite = cls()
-        suite.model = model
+        refs = cls()
+        refs.model = model
 
         def image(seed):
             return initial_image(np.random.default_rng(seed))
@@ -180,11 +194,11 @@ class Suite:
                     tape.watch(Xt)
                     p = tf.nn.softmax(model(Xt))[0, y]
                 case.grad_softmax = tape.gradient(p, Xt).numpy().astype(np.float64)
-            suite.real_cases.append(case)
-        suite.compile_case = suite.real_cases[0]
+            refs.real_cases.append(case)
+        refs.compile_case = refs.real_cases[0]
 
         # checks raw_score and l2_regularizer: the linear stand-in, exact values
-        standin = suite.standin
+        standin = refs.standin
 
         def linear_case(name, X, kind, y, lam):
             case = LossCase(name, f"the linear stand-in, class {y}, l2_reg={lam}", "linear", X, kind, y, lam)
@@ -198,15 +212,16 @@ class Suite:
             return case
 
         X_s = image(2000)
-        suite.raw_cases = [linear_case("raw_3", X_s, "numpy", 3, 0.0),
+        refs.raw_cases = [linear_case("raw_3", X_s, "numpy", 3, 0.0),
                            linear_case("raw_76", image(2001), "tensor", 76, 0.0),
                            linear_case("raw_980", image(2002), "numpy", 980, 0.0)]
-        suite.l2_case = suite.raw_cases[0]
-        suite.l2_case_reg = linear_case("l2_3", X_s, "numpy", 3, L2_CHANGE)
+        refs.l2_case = refs.raw_cases[0]
+        refs.l2_case_reg = linear_case("l2_3", X_s, "numpy", 3, L2_CHANGE)
 
         # check update_step: the linear stand-in
         G = (np.random.default_rng(3001).standard_normal((1, 224, 224, 3)) * 0.01).astype(np.float32)
-        suite.update = UpdateCase(X=image(3000), target_y=76, l2_reg=1e-3, lr=25.0, G=G, lr_injected=3.0)
+        refs.update = UpdateCase(X=image(3000), target_y=76, l2_reg=1e-3, lr=25.0, G=G, lr_injected=3.0)
+        refs.update_loss_case = linear_case("update_own", refs.update.X, "numpy", 76, 1e-3)
 
         # check score_increase, part 1: plain steps of the reference (the notebook's public check, hidden too)
         X = image(0)
@@ -216,10 +231,10 @@ class Suite:
             _, dX = reference_loss_and_gradient(model, Xr, 76, 1e-3)
             Xr = Xr + 25.0 * dX.numpy()
         plain_rise = float(np.asarray(model(tf.constant(Xr)))[0, 76]) - s0
-        suite.plain = PlainCase(X0=X, target_y=76, l2_reg=1e-3, lr=25.0, steps=PLAIN_STEPS, s0=s0,
+        refs.plain = PlainCase(X0=X, target_y=76, l2_reg=1e-3, lr=25.0, steps=PLAIN_STEPS, s0=s0,
                                 reference_rise=plain_rise)
         if not plain_rise > 2 * MIN_PLAIN_RISE:
-            raise SuiteError(f"the reference's {PLAIN_STEPS} plain steps raise the score by only {plain_rise:.2f}")
+            raise ReferenceMarginError(f"the reference's {PLAIN_STEPS} plain steps raise the score by only {plain_rise:.2f}")
 
         # check score_increase, part 2: the provided loop, with the reference objective and its half-L2 variant
         target, iterations = 130, 20
@@ -244,13 +259,13 @@ class Suite:
             rises[label] = float(run.scores[0, target]) - loop_s0
             top = int(np.argmax(run.scores[0]))
             if top != target or not rises[label] > 0:
-                raise SuiteError(f"the reference loop ({label} L2) ends with top-1 class {top} and a rise of "
+                raise ReferenceMarginError(f"the reference loop ({label} L2) ends with top-1 class {top} and a rise of "
                                  f"{rises[label]:.2f}; the score_increase check needs another target or length")
-        suite.loop = LoopCase(target_y=target, target_name=suite.class_name(target), seed=GRADING_SEED,
+        refs.loop = LoopCase(target_y=target, target_name=refs.class_name(target), seed=GRADING_SEED,
                               iterations=iterations, s0=loop_s0, reference_rise=min(rises.values()),
                               reference_rises=rises)
-        suite.seconds = time.perf_counter() - start
-        return suite
+        refs.seconds = time.perf_counter() - start
+        return refs
 
     def describe(self) -> dict:
         """The inputs and reference figures, for the result files."""
@@ -259,3 +274,53 @@ class Suite:
                 "plain_reference_rise": round(self.plain.reference_rise, 3),
                 "loop": {"target": self.loop.target_y, "iterations": self.loop.iterations, "seed": self.loop.seed,
                          "reference_rises": {k: round(v, 3) for k, v in self.loop.reference_rises.items()}}}
+
+
+_BUILT: dict = {}
+
+
+def references_for(weights, threads: int = 1) -> References:
+    """The :class:`References` of this process for a weights folder, built on first use (~10 s: TensorFlow
+    import, model, reference values) and kept for every later submission graded by this process."""
+    import os
+
+    key = (os.path.realpath(weights), int(threads))
+    if key not in _BUILT:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with quiet_native_stderr():
+            import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")  # Python-level TensorFlow warnings: not the grader's output
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+        except RuntimeError:  # TensorFlow already initialized in this process
+            pass
+        from classviz import load_squeezenet
+
+        with quiet_native_stderr():
+            _BUILT[key] = References.build(load_squeezenet(weights))
+    return _BUILT[key]
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Point file descriptor 2 at /dev/null for a while: TensorFlow's C++ start-up lines (absl, oneDNN) ignore
+    ``TF_CPP_MIN_LOG_LEVEL``. Only used while the grader itself imports TensorFlow and builds its references."""
+    import os
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to hide
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -1,0 +1,19 @@
+# What: the scores come from model.predict(X), a NumPy array: the loss value is right, but only the L2 term's
+# What: gradient flows; the gradient checks and tf_function name model.predict; the update step itself is right
+# Expected: loss_value=2 gradient_sign=0 l2_regularizer=0 raw_score=0 update_step=3 score_increase=0 tf_function=0
+# Feedback: gradient_sign ~ model.predict
+# Feedback: raw_score ~ model.predict
+# Feedback: tf_function ~ model.predict returns a NumPy array
+# %%
+def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
+    X = tf.convert_to_tensor(X, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(X)
+        scores = model.predict(X, verbose=0)
+        loss = scores[0, target_y] - l2_reg * tf.reduce_sum(tf.square(X))
+    return loss, tape.gradient(loss, X)
+
+# %%
+def class_visualization_update_step(model, X, target_y, l2_reg, learning_rate):
+    loss, dX = class_visualization_loss_and_gradient(model, X, target_y, l2_reg)
+    return np.asarray(X + learning_rate * np.asarray(dX), dtype=np.float32)
