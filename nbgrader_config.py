@@ -16,6 +16,14 @@ its kernels with this process's environment:
   them again into the submission's folder;
 * ``TF_CPP_MIN_LOG_LEVEL=2``: fewer TensorFlow C++ log lines.
 
+Autograde puts the hidden tests back into untouched cells before nbgrader checks their checksums
+(``tools/nbgrader_hidden_tests.py``: without it, nbgrader warns "Attribute 'checksum' for cell test_... has
+changed!" for every graded cell of every submission, jupyter/nbgrader#1961), so a checksum warning means the
+student really changed a read-only cell. The grading kernel shows errors without tracebacks
+(``InteractiveShell.xmode=Minimal``): the feedback then shows the grader's message, not the files of the grading
+machine it was raised in. SQLAlchemy's "Object of type <SubmittedAssignment> not in session" warnings about
+nbgrader's own gradebook code (harmless: nbgrader adds the objects to the session right after) are filtered.
+
 ``PATH`` also starts with the folder of the Python running nbgrader (``.venv/bin``): nbgrader runs the
 ``alembic`` command of its own environment to set up ``gradebook.db``, so ``.venv/bin/nbgrader ...`` works
 without activating the venv.
@@ -30,7 +38,12 @@ of answers by ``tests/test_assignment.py``).
 
 import os
 import sys
+import warnings
 from pathlib import Path
+
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import OverwriteCells
+from sqlalchemy.exc import SAWarning
 
 c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
 
@@ -46,6 +59,20 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # cell grades the whole notebook in subprocesses (a few minutes at most), the later ones reuse its results.
 c.Execute.timeout = 1200  # seconds per cell
 c.Execute.startup_timeout = 180  # seconds for the kernel to start
+# Errors without traceback frames in the graded notebooks and feedback: the message only (the hidden test cells'
+# AssertionError is the grader's feedback; its frames would show the grading machine's paths).
+c.Execute.extra_arguments = ["--InteractiveShell.xmode=Minimal"]
+
+# Hidden tests back into untouched cells before nbgrader compares checksums (see the module's docstring).
+sys.path.insert(0, str(ROOT / "tools"))
+from nbgrader_hidden_tests import OverwriteCellsKeepingHiddenTests  # noqa: E402
+
+c.Autograde.sanitize_preprocessors = [OverwriteCellsKeepingHiddenTests if p is OverwriteCells else p
+                                      for p in Autograde.class_traits()["sanitize_preprocessors"].default()]
+# nbgrader's Gradebook.add_submission links new rows before adding them to the session; SQLAlchemy >= 2.0.19 warns
+# about that pattern during autoflush, and nbgrader adds them right after. Only these warnings, only from nbgrader.
+warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session, add operation along",
+                        category=SAWarning, module=r"nbgrader\.")
 
 _paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(ROOT)]
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *_paths])

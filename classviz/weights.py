@@ -103,8 +103,8 @@ def _copy_from_mirror(mirror: Path, rel: str, tmp: Path) -> None:
     if not src.is_file():
         raise WeightsError(
             f"the mirror folder {mirror} has no file {rel}. {MIRROR_ENV} must name a folder with the upstream "
-            f"layout (weights/*.npy, test_data_set/*/*.npy), e.g. ../shared/models/squeezenet1.1_nchw; "
-            f"fix the folder or unset {MIRROR_ENV} to download from the network")
+            f"layout (weights/*.npy, test_data_set/*/*.npy), such as a copy of a complete squeezenet1.1_nchw "
+            f"folder; fix the folder or unset {MIRROR_ENV} to download from the network")
     shutil.copyfile(src, tmp)
 
 
@@ -120,8 +120,8 @@ def _download(rel: str, tmp: Path, timeout: float) -> None:
             errors.append(f"{url}: {getattr(exc, 'reason', exc)}")
     raise WeightsError(
         "could not download the SqueezeNet 1.1 weights (offline or blocked?):\n  " + "\n  ".join(errors)
-        + f"\nOn a machine without internet, set {MIRROR_ENV} to a folder holding the same files "
-          "(for example ../shared/models/squeezenet1.1_nchw) and run again.")
+        + f"\nOn a machine without internet, copy a complete squeezenet1.1_nchw folder (from your instructor or "
+          f"a classmate; it holds weights/*.npy), set {MIRROR_ENV} to its path and run again.")
 
 
 def fetch(groups=("weights",), dest=None, mirror=None, timeout: float = 20.0, quiet: bool = False) -> Path:

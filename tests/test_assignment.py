@@ -71,6 +71,10 @@ def test_source_graded_cells_follow_the_grader_contract():
         check = grade_id.removeprefix("test_")
         assert HIDDEN.findall(text) == [
             f'from autograder.nbgrader_bridge import run_check\nrun_check("{check}")\n'], grade_id
+        # The hidden check runs first, right after the docstring: in nbgrader its feedback is printed and its
+        # AssertionError decides the cell; the public asserts after it are never stricter (tested below).
+        assert text.splitlines()[1:5] == ["### BEGIN HIDDEN TESTS", "from autograder.nbgrader_bridge import run_check",
+                                          f'run_check("{check}")', "### END HIDDEN TESTS"], grade_id
         visible = HIDDEN.sub("", text)
         assert "class_visualization_" in visible, f"{grade_id}: the visible part must call the student's code"
 
@@ -125,7 +129,7 @@ def test_release_holds_the_notebook_and_the_whole_student_package_only():
     package = REPO / "classviz"
     whole = {f"classviz/{p.relative_to(package).as_posix()}" for p in package.rglob("*")
              if p.is_file() and "__pycache__" not in p.parts}
-    assert set(build_assignment.release_files(RELEASE)) == {f"{NAME}.ipynb", "requirements.txt"} | whole
+    assert set(build_assignment.release_files(RELEASE)) == {f"{NAME}.ipynb", "requirements.txt", "README.md"} | whole
     assert not any(name.startswith("classviz_reference") for name in build_assignment.release_files(RELEASE))
 
 
@@ -141,8 +145,11 @@ def test_imports_flow_one_way_from_the_instructor_side_to_the_student_package():
                 f"{path.relative_to(REPO)} imports {names}"
 
 
-@pytest.mark.parametrize("forbidden", ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN", "run_check", "from autograder", "import autograder",
-                                       "def reference_loss_and_gradient", "def compiled_ascent_step"])
+@pytest.mark.parametrize("forbidden", ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN", "run_check", "from autograder",
+                                       "import autograder", "def reference_loss_and_gradient",
+                                       "def compiled_ascent_step",
+                                       # paths of the course's own machines (issue 11)
+                                       "shared/models", "../shared", "/work/"])
 def test_release_files_hold_no_solution_hidden_test_or_reference(forbidden):
     for rel in build_assignment.release_files(RELEASE):
         assert forbidden not in (RELEASE / rel).read_text(encoding="utf-8"), f"{forbidden!r} in assignment/{NAME}/{rel}"
@@ -173,6 +180,49 @@ def test_release_notebook_has_stubs_and_no_solution_code():
             assert HIDDEN.sub("", source_of(cell)).rstrip() == source_of(release[cell_id]).rstrip(), cell_id
 
 
+def test_release_readme_is_generated_from_the_source():
+    assert (RELEASE / "README.md").read_text(encoding="utf-8") == build_assignment.release_readme(NAME)
+
+
+def test_release_readme_says_how_to_run_hand_in_and_what_is_graded():
+    text = (RELEASE / "README.md").read_text(encoding="utf-8")
+    for needed in ("## Jupyter on your computer", "## JupyterHub", "## Google Colab", "## Hand in", "## What is graded",
+                   "FOLDERNAME", "CLASSVIZ_WEIGHTS_MIRROR", "%pip install -r requirements.txt", "Validate", "Submit",
+                   "File > Download > Download .ipynb"):
+        assert needed in text, needed
+    assert f"{sum(GRADED_CELLS.values())} points, from {len(GRADED_CELLS)} hidden checks" in text
+    for grade_id, points in GRADED_CELLS.items():
+        assert f"**{grade_id.removeprefix('test_')}** ({points} point" in text, grade_id
+    from classviz.notebook_setup import TESTED_VERSIONS
+
+    for (lo, hi) in TESTED_VERSIONS.values():
+        assert f"{lo[0]}.{lo[1]} to {hi[0]}.{hi[1]}" in text
+
+
+def shell_blocks(markdown: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", markdown, re.S)
+
+
+@pytest.mark.parametrize("readme", ["release", "repository"])
+def test_no_instruction_puts_an_environment_in_the_folder_students_upload(readme):
+    """A virtual environment (2 GB, 40,000 files) must be made beside the assignment folder, and a zip of the
+    folder leaves out the downloaded weights (issue 11)."""
+    text = (RELEASE / "README.md" if readme == "release" else REPO / "README.md").read_text(encoding="utf-8")
+    if readme == "repository":
+        text = text.split("## For students", 1)[1].split("\n## ", 1)[0]
+    venv_blocks = [b for b in shell_blocks(text) if " -m venv " in b]
+    assert venv_blocks, "no instructions to make an environment"
+    for block in venv_blocks:
+        before_venv = block.split(" -m venv ", 1)[0]
+        assert f"cd {NAME}" not in before_venv, block
+        (target,) = re.findall(r" -m venv (\S+)", block)
+        assert not target.startswith((NAME, "./", ".venv")), block
+        assert f"-r {NAME}/requirements.txt" in block, block  # run from the folder that contains the assignment
+    for block in shell_blocks(text):
+        if "zip " in block and "unzip" not in block:
+            assert f'-x "{NAME}/datasets/*"' in block, block
+
+
 def test_release_requirements_are_the_course_pins():
     text = (RELEASE / "requirements.txt").read_text(encoding="utf-8")
     root = (REPO / "requirements.txt").read_text(encoding="utf-8")
@@ -189,6 +239,8 @@ def test_nbgrader_config_wires_the_course(tmp_path):
         f"c = PyFileConfigLoader('nbgrader_config.py', path={str(REPO)!r}).load_config()\n"
         "print(json.dumps({'source': c.CourseDirectory.source_directory, 'release': c.CourseDirectory.release_directory,"
         " 'timeout': c.Execute.timeout, 'startup': c.Execute.startup_timeout, 'ignore': c.CourseDirectory.ignore,"
+        " 'sanitize': [p.__name__ for p in c.Autograde.sanitize_preprocessors],"
+        " 'kernel_args': c.Execute.extra_arguments,"
         " 'pythonpath': os.environ['PYTHONPATH'], 'path': os.environ['PATH'],"
         " 'weights': os.environ['CLASSVIZ_WEIGHTS_DIR']}))")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": "/elsewhere"}
@@ -201,6 +253,10 @@ def test_nbgrader_config_wires_the_course(tmp_path):
     assert got["path"].split(":")[0] == str(Path(sys.executable).parent)
     assert got["weights"] == str(REPO / "datasets" / "squeezenet1.1_nchw")
     assert "datasets" in got["ignore"]
+    # nbgrader's own sanitize steps, with OverwriteCells replaced by the one that keeps hidden tests (issue 11)
+    assert got["sanitize"] == ["ClearOutput", "DeduplicateIds", "OverwriteKernelspec",
+                               "OverwriteCellsKeepingHiddenTests", "CheckCellMetadata"]
+    assert got["kernel_args"] == ["--InteractiveShell.xmode=Minimal"]
 
 
 # --- the public checks of the notebook, run in-process on answers right and wrong ----------------------------
@@ -223,15 +279,37 @@ VARIANTS = {
                 {"test_loss_value", "test_raw_score", "test_score_increase"}),
     "in_place": (LOSS, STEP.replace("X_new = np.asarray(X + learning_rate * np.asarray(dX), dtype=np.float32)",
                                     "X += learning_rate * np.asarray(dX)\n    X_new = X"), {"test_update_step"}),
-    # the public tf.function check only warns (the hidden check decides; it compiles more than the loop can)
+    # TensorFlow 2 pitfalls: the public tf.function check fails when compile_loss_and_gradient cannot compile the
+    # function (as the hidden check does), with its reason, which names the usual mistake behind it and the fix.
+    "tf_constant": (LOSS.replace("X = tf.convert_to_tensor(X, dtype=tf.float32)", "X = tf.constant(X)"), STEP,
+                    {"test_tf_function"}),
     "numpy_inside": (LOSS.replace("dX = tape.gradient(loss, X)", "dX = tf.constant(tape.gradient(loss, X).numpy())"),
-                     STEP, set()),
+                     STEP, {"test_tf_function"}),
+    "numpy_scores": (LOSS.replace("scores = model(X)", "scores = model(X).numpy()"), STEP,
+                     {"test_gradient_sign", "test_score_increase", "test_tf_function"}),
+    "model_predict": (LOSS.replace("scores = model(X)", "scores = model.predict(X, verbose=0)"), STEP,
+                      {"test_gradient_sign", "test_score_increase", "test_tf_function"}),
+    "float_score": (LOSS.replace("scores[0, target_y]", "float(scores[0, target_y])"), STEP,
+                    {"test_gradient_sign", "test_score_increase", "test_tf_function"}),
+    "no_watch": (LOSS.replace("        tape.watch(X)\n", ""), STEP,  # compiles (dX None stays None)
+                 {"test_gradient_sign", "test_l2_regularizer", "test_update_step", "test_score_increase"}),
     "keras_training_flag": (LOSS.replace("model(X)", "model(X, training=False)"), STEP, set()),
 }
 
 
-def run_public_checks(model, loss_code, step_code) -> set:
-    """Run the notebook's provided cells, the given answers and the visible part of each graded cell."""
+def run_cell(code: str, namespace: dict, name: str) -> None:
+    """Run a cell's code as IPython does: compiled under a file name whose lines ``linecache`` knows (tracebacks,
+    and the tracing-error hints of ``compile_loss_and_gradient``, read the student's lines from there)."""
+    import linecache
+
+    filename = f"<cell {name}>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
+    exec(compile(code, filename, "exec"), namespace)
+
+
+def run_public_checks(model, loss_code, step_code) -> dict:
+    """Run the notebook's provided cells, the given answers and the visible part of each graded cell; return
+    ``{graded cell: its error message}`` for the cells that fail."""
     import keras
     import tensorflow as tf
 
@@ -241,15 +319,15 @@ def run_public_checks(model, loss_code, step_code) -> set:
     release, source = by_id(RELEASE_NB), by_id(SOURCE)
     namespace = {"np": np, "tf": tf, "keras": keras, "classviz": classviz, "visualize": visualize, "model": model}
     with contextlib.redirect_stdout(io.StringIO()):
-        exec(source_of(source["public_check_helpers"]), namespace)
-        exec(loss_code or source_of(release["loss_and_gradient"]), namespace)
-        exec(step_code or source_of(release["update_step"]), namespace)
-        failed = set()
+        run_cell(source_of(source["public_check_helpers"]), namespace, "public_check_helpers")
+        run_cell(loss_code or source_of(release["loss_and_gradient"]), namespace, "loss_and_gradient")
+        run_cell(step_code or source_of(release["update_step"]), namespace, "update_step")
+        failed = {}
         for grade_id in GRADED_CELLS:
             try:
                 exec(HIDDEN.sub("", source_of(source[grade_id])), namespace)
-            except (AssertionError, NotImplementedError):
-                failed.add(grade_id)
+            except Exception as exc:  # noqa: BLE001 (as in Jupyter: the cell fails, the notebook goes on)
+                failed[grade_id] = f"{type(exc).__name__}: {exc}"
     return failed
 
 
@@ -257,7 +335,34 @@ def run_public_checks(model, loss_code, step_code) -> set:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_public_checks_pass_right_answers_and_catch_mistakes(squeezenet, variant):
     loss_code, step_code, expected = VARIANTS[variant]
-    assert run_public_checks(squeezenet, loss_code, step_code) == expected
+    assert set(run_public_checks(squeezenet, loss_code, step_code)) == expected
+
+
+def test_every_variant_is_a_change_of_the_reference():
+    """Each mistake's text replacement took effect (a replacement that matches nothing would test the reference)."""
+    for name, (loss_code, step_code, _) in VARIANTS.items():
+        if name not in ("reference", "stub"):
+            assert (loss_code, step_code) != (LOSS, STEP), name
+
+
+PITFALL_MESSAGES = {
+    # variant: {graded cell: what its message must name}
+    "tf_constant": {"test_tf_function": ["tf.constant(X)", "tf.convert_to_tensor", "Expected any non-tensor type"]},
+    "numpy_scores": {"test_tf_function": [".numpy()"], "test_gradient_sign": [".numpy()"]},
+    "model_predict": {"test_tf_function": ["model.predict", "model(X)"], "test_gradient_sign": ["model.predict"]},
+    "float_score": {"test_tf_function": ["float()"], "test_gradient_sign": ["float()"]},
+    "no_watch": {"test_gradient_sign": ["dX is None", "tape.watch(X)"], "test_l2_regularizer": ["dX is None"]},
+}
+
+
+@pytest.mark.weights
+@pytest.mark.parametrize("variant", PITFALL_MESSAGES)
+def test_public_checks_name_the_tensorflow_pitfall_and_its_fix(squeezenet, variant):
+    loss_code, step_code, _ = VARIANTS[variant]
+    failed = run_public_checks(squeezenet, loss_code, step_code)
+    for grade_id, needed in PITFALL_MESSAGES[variant].items():
+        for text in needed:
+            assert text in failed[grade_id], (grade_id, failed[grade_id])
 
 
 # --- the public checks never fail a check the hidden grader passes (the grader's corpus of answers) -------------
@@ -316,14 +421,15 @@ def test_public_checks_never_fail_a_check_the_grader_passes(squeezenet, name, tm
     source = by_id(SOURCE)
     namespace = {"__name__": "__main__", "np": np, "tf": tf, "keras": keras, "classviz": classviz,
                  "visualize": visualize, "model": squeezenet}
-    setup_line = 'tf.get_logger().setLevel("ERROR")'
-    assert setup_line in source_of(source["setup"])
+    from classviz import notebook_setup
+
+    assert "notebook_setup.prepare()" in source_of(source["setup"])
     records = []
     handler = logging.Handler()
     handler.emit = records.append
     tf.get_logger().addHandler(handler)
     level = tf.get_logger().level
-    exec(setup_line, namespace)  # as the notebook's setup cell does
+    notebook_setup.prepare()  # as the notebook's setup cell does: TensorFlow's Python warnings off stderr
     failed, noisy = {}, []
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(record=True) as caught:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import json
 import os
 import re
@@ -61,19 +62,29 @@ def stderr_cells(nb) -> list[str]:
 
 def answered(release_nb: Path, dest: Path, edit=lambda name, code: code) -> None:
     """Write the release notebook with both stubs replaced by the source's solution (through ``edit``), as a
-    student would hand it in."""
+    student would hand it in. ``edit`` also sees every other cell (its release source), and may change it."""
     source = {c["id"]: "".join(c["source"]) for c in read_nb(SOURCE_NB)["cells"]}
     nb = read_nb(release_nb)
     for cell in nb["cells"]:
         if cell["id"] in ("loss_and_gradient", "update_step"):
             code = SOLUTION.sub(lambda m: m.group(1), source[cell["id"]])
             cell["source"] = edit(cell["id"], code).splitlines(keepends=True)
+        elif edit(cell["id"], "".join(cell["source"])) != "".join(cell["source"]):
+            cell["source"] = edit(cell["id"], "".join(cell["source"])).splitlines(keepends=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(nb, indent=1), encoding="utf-8")
 
 
 def descent(cell_id, code):
     return code.replace("X + learning_rate", "X - learning_rate") if cell_id == "update_step" else code
+
+
+EDITED_CELL = "test_update_step"
+
+
+def edited_read_only_cell(cell_id, code):
+    """A correct answer that also deleted the public checks of a read-only cell (its docstring stays)."""
+    return code.splitlines()[0] + '\nprint("update step: OK")\n' if cell_id == EDITED_CELL else code
 
 
 # --- validate -------------------------------------------------------------------------------------------------
@@ -127,7 +138,8 @@ def test_source_notebook_runs_headless_and_makes_a_tarantula(tmp_path, squeezene
 
 # --- nbgrader end to end -------------------------------------------------------------------------------------------
 
-STUDENTS = {"reference": lambda cell_id, code: code, "descent": descent, "stub": None}
+STUDENTS = {"reference": lambda cell_id, code: code, "descent": descent, "stub": None,
+            "edited": edited_read_only_cell}
 NOTEBOOK_ONLY = {"descent"}  # hands in the .ipynb alone (as downloaded from Colab), not the whole folder
 
 
@@ -172,6 +184,8 @@ EXPECTED = {
     "stub": {check: 0 for check in CHECKS},
     # descent: the objective and its gradient are right; the step goes the wrong way, so the score falls.
     "descent": {**CHECKS, "update_step": 0, "score_increase": 0},
+    # nbgrader puts the edited read-only cell back as released, with its hidden test: graded as usual.
+    "edited": dict(CHECKS),
 }
 
 
@@ -198,9 +212,47 @@ def test_export_csv_has_the_exact_totals(graded_course):
     assert {float(rows[s]["max_score"]) for s in STUDENTS} == {15.0}
 
 
+def log_per_student(log: str) -> dict:
+    """nbgrader's autograde log cut into one part per student (each starts at "Sanitizing .../<student>/...")."""
+    parts = re.split(r"(?=\[AutogradeApp \| INFO\] Sanitizing \S*/submitted/)", log)
+    out = {}
+    for part in parts[1:]:
+        student = re.match(r"\[AutogradeApp \| INFO\] Sanitizing \S*/submitted/([^/]+)/", part).group(1)
+        out[student] = part
+    return out
+
+
+def test_checksum_warnings_only_for_a_changed_read_only_cell(graded_course):
+    """nbgrader records a cell's checksum before it removes the hidden tests (jupyter/nbgrader#1961): without
+    tools/nbgrader_hidden_tests.py every submission got 7 warnings. Now only a real change is reported."""
+    _, log = graded_course
+    parts = log_per_student(log)
+    assert set(parts) == set(STUDENTS)
+    warnings = {student: re.findall(r"Attribute '(\w+)' for cell (\w+) has changed!", part)
+                for student, part in parts.items()}
+    assert warnings == {**{s: [] for s in STUDENTS}, "edited": [("checksum", EDITED_CELL)]}
+    assert "SAWarning" not in log and "Inconsistent checksums" not in log
+
+
+def test_an_edited_read_only_cell_is_graded_as_the_source_cell(graded_course):
+    root, _ = graded_course
+    nb = read_nb(root / "autograded" / "edited" / NAME / f"{NAME}.ipynb")
+    (cell,) = [c for c in nb["cells"] if c["id"] == EDITED_CELL]
+    (source,) = [c for c in read_nb(SOURCE_NB)["cells"] if c["id"] == EDITED_CELL]
+    assert "".join(cell["source"]) == "".join(source["source"])  # hidden test and public checks back
+    printed = "".join("".join(o["text"]) for o in cell["outputs"] if o["output_type"] == "stream")
+    assert printed.startswith("update_step: 3/3 points -- ") and printed.endswith("update step: OK\n"), printed
+
+
+def standalone_check(student, check, root) -> dict:
+    record = json.loads((root / "standalone" / "results" / f"{student}.json").read_text(encoding="utf-8"))
+    (result,) = [c for c in record["checks"] if c["name"] == check]
+    return result
+
+
 def test_graded_cells_write_nothing_to_stderr(graded_course):
     root, _ = graded_course
-    for student in ("reference", "descent"):
+    for student in ("reference", "descent", "edited"):
         nb = read_nb(root / "autograded" / student / NAME / f"{NAME}.ipynb")
         graded = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
         assert len(graded) == len(CHECKS)
@@ -233,26 +285,40 @@ def test_setup_cell_on_colab_mounts_drive_and_runs_from_the_uploaded_folder(tmp_
     (fake / "drive.py").write_text(FAKE_DRIVE)
     cells = {c["id"]: "".join(c["source"]) for c in read_nb(RELEASE / f"{NAME}.ipynb")["cells"]}
     folder_cell = cells["colab_folder"].replace('"class_visualization"', f'"courses/{NAME}"')
-    script = "\n".join([folder_cell, cells["setup"].replace('"/content', f'"{content}'),
+    script = "\n".join(["import google.colab  # as Colab's kernel does at start-up", folder_cell,
+                        cells["setup"].replace('"/content', f'"{content}'),
                         "from google.colab import drive",
-                        "print('RESULT', IN_COLAB, drive.MOUNTED, Path.cwd(), Path(classviz.__file__).parent)"])
+                        "print('RESULT', drive.MOUNTED, Path.cwd(), Path(classviz.__file__).parent)"])
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "fake_colab"),
            "CLASSVIZ_WEIGHTS_DIR": str(REPO / "datasets" / "squeezenet1.1_nchw")}
     proc = subprocess.run([sys.executable, "-c", script], cwd=content, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     uploaded = content / "drive" / "MyDrive" / "courses" / NAME
-    assert f"RESULT True ['{content / 'drive'}'] {uploaded} {uploaded / 'classviz'}" in proc.stdout, proc.stdout
-    assert "SqueezeNet 1.1 loaded" in proc.stdout
+    assert f"RESULT ['{content / 'drive'}'] {uploaded} {uploaded / 'classviz'}" in proc.stdout, proc.stdout
+    assert "SqueezeNet 1.1 loaded" in proc.stdout and "helper package: classviz/ of this folder" in proc.stdout
 
 
-def test_feedback_shows_the_hidden_grader_feedback(graded_course):
+def test_feedback_shows_the_grader_diagnosis_of_every_check(graded_course):
+    """The hidden test runs first in each graded cell, so every check's line from the grader (the same text as the
+    standalone grader's JSON) is in the student's feedback, failed or passed."""
     root, _ = graded_course
-    html = (root / "feedback" / "reference" / NAME / f"{NAME}.html").read_text(encoding="utf-8")
-    for check, points in CHECKS.items():
-        assert f"{check}: {points}/{points} points" in html
-    descent_html = (root / "feedback" / "descent" / NAME / f"{NAME}.html").read_text(encoding="utf-8")
-    assert "one step of gradient ascent" in descent_html  # the public check's message for the failing cell
+    for student in STUDENTS:
+        page = (root / "feedback" / student / NAME / f"{NAME}.html").read_text(encoding="utf-8")
+        for check in CHECKS:
+            result = standalone_check(student, check, root)
+            line = f"{check}: {result['points']}/{result['max_points']} points -- {result['feedback']}"
+            assert html.escape(line, quote=False) in page or html.escape(line) in page, (student, line)
+    descent = standalone_check("descent", "update_step", root)["feedback"]
+    assert "descent" in descent  # what the student reads for the failed update step
+
+
+def test_feedback_shows_no_path_of_the_grading_machine(graded_course):
+    root, _ = graded_course
+    for student in STUDENTS:
+        page = (root / "feedback" / student / NAME / f"{NAME}.html").read_text(encoding="utf-8")
+        for path in (str(REPO), str(root), "site-packages", "nbgrader_bridge.py"):
+            assert path not in page, (student, path)
 
 
 # --- the release folder alone -----------------------------------------------------------------------------------------
@@ -276,8 +342,16 @@ def test_release_folder_alone_runs_top_to_bottom(tmp_path, monkeypatch):
 
     assert stderr_cells(nb) == []
     setup_output = "".join(o.get("text", "") for o in nb.cells[[c.id for c in nb.cells].index("setup")].outputs)
-    assert f"helper package from {folder / 'classviz'}" in setup_output
+    assert setup_output.endswith("helper package: classviz/ of this folder\n"), setup_output
+    assert "untested versions" not in setup_output
     from classviz import weights
 
     assert weights.find_problems(folder / "datasets" / "squeezenet1.1_nchw") == []
     assert (folder / "tarantula.png").is_file()
+    # Nothing heavy lands in the folder students hand in or upload: the weights, the demo image, caches (issue 11).
+    top = {p.name for p in folder.iterdir()}
+    assert top <= {f"{NAME}.ipynb", "README.md", "requirements.txt", "classviz", "datasets", "tarantula.png",
+                   ".ipynb_checkpoints"}, top
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    weights_size = sum(p.stat().st_size for p in (folder / "datasets").rglob("*") if p.is_file())
+    assert weights_size < 6e6 and size - weights_size < 2e6, (size, weights_size)

@@ -10,7 +10,10 @@ hand. The release holds
 2. ``classviz/``: the helper package, copied whole (it holds no solution: the reference lives in the
    instructor package ``classviz_reference``), so the folder alone runs the notebook top to bottom
    (local Jupyter, JupyterHub, Colab from Google Drive);
-3. ``requirements.txt``: the runtime pins of the repository's ``requirements.txt`` plus Jupyter.
+3. ``requirements.txt``: the runtime pins of the repository's ``requirements.txt`` plus Jupyter;
+4. ``README.md``: how to run the notebook (local Jupyter with the environment beside the folder, JupyterHub,
+   Colab), how to hand it in, and what is graded (the graded cells' first lines and points, read from the source
+   notebook), :func:`release_readme`.
 
 Usage (from anywhere; Python of the project's venv)::
 
@@ -41,6 +44,9 @@ ASSIGNMENTS = ("class_visualization",)
 RELEASE_REQUIREMENTS = ("tensorflow-cpu", "keras", "numpy", "scipy", "matplotlib", "pillow", "tqdm", "notebook",
                         "ipykernel")
 """Packages (pinned as in the root requirements.txt) a student needs to run the notebook locally."""
+
+PYTHON_VERSIONS = "3.10 to 3.12"
+"""The Pythons TensorFlow 2.21 supports (setup.sh checks the same range)."""
 
 # Not part of a release (caches, data the notebook downloads or writes when run in place).
 IGNORED = ("__pycache__", ".ipynb_checkpoints", "datasets", "tarantula.png")
@@ -88,8 +94,109 @@ def generate(course_root: Path, name: str) -> Path:
     return Path(course_root) / "assignment" / name
 
 
-def add_student_files(release: Path) -> None:
-    """Add what a student needs beside the notebook: the student copy of ``classviz`` and requirements.txt."""
+def graded_cells(notebook: Path) -> list[tuple[str, int, str]]:
+    """``[(check name, points, what it checks), ...]`` of a source notebook's graded cells, in notebook order.
+
+    The check name is the cell's ``grade_id`` without ``test_``; what it checks is the cell's first line, its
+    docstring ``\"\"\"Check ...\"\"\"``, without "Check " and the quotes.
+    """
+    out = []
+    for cell in json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade"):
+            first = "".join(cell["source"]).splitlines()[0].strip().strip('"').strip()
+            out.append((meta["grade_id"].removeprefix("test_"), int(meta["points"]), first.removeprefix("Check ")))
+    return out
+
+
+def release_readme(name: str) -> str:
+    """The release's README.md: the folder, how to run the notebook where, how to hand it in, what is graded."""
+    from classviz.notebook_setup import DISPLAY_NAMES, TESTED_VERSIONS
+
+    checks = graded_cells(SOURCE_DIR / name / f"{name}.ipynb")
+    total = sum(points for _, points, _ in checks)
+    graded = "\n".join(f"- **{check}** ({points} point{'s' if points > 1 else ''}): {what}"
+                       for check, points, what in checks)
+    tested = ", ".join(f"{DISPLAY_NAMES[k]} {'.'.join(map(str, lo))} to {'.'.join(map(str, hi))}"
+                       for k, (lo, hi) in TESTED_VERSIONS.items())
+    return f"""# Class visualization by gradient ascent: the assignment folder
+
+Start from random noise and change the pixels of an image until a pretrained SqueezeNet 1.1 sees the class you
+chose. This folder holds everything you need:
+
+- `{name}.ipynb`: the notebook. Read it from the top and complete the two functions marked
+  `YOUR CODE HERE`; the cells titled *Check ...* test them.
+- `classviz/`: the helper package the notebook imports (image helpers, SqueezeNet 1.1, the loop). Do not change it.
+- `requirements.txt`: the Python packages, pinned to the versions the assignment was tested with.
+
+The first run of the notebook downloads the pretrained weights (about 5 MB, each file checked by SHA-256) into
+`datasets/` in this folder. Without internet, get a copy of the `squeezenet1.1_nchw` folder (from your instructor
+or a classmate), set the environment variable `CLASSVIZ_WEIGHTS_MIRROR` to its path, and start Jupyter again.
+
+## Jupyter on your computer (Python {PYTHON_VERSIONS})
+
+Make the Python environment *beside* this folder, never inside it: it takes about 2 GB, and this folder is what
+you upload and hand in. In a terminal, from the folder that *contains* `{name}/`:
+
+```bash
+python3 -m venv cv-venv
+source cv-venv/bin/activate                    # Windows: cv-venv\\Scripts\\activate
+python -m pip install -r {name}/requirements.txt
+jupyter notebook {name}/{name}.ipynb
+```
+
+Next time, activate the environment again and run the last line. In the notebook, run the cells from the top
+(Shift+Enter).
+
+## JupyterHub
+
+If your course uses nbgrader's *Assignments* tab: *Fetch* the assignment, open the notebook
+`{name}/{name}.ipynb`, work, use *Validate* to run the checks, then *Submit*. Otherwise upload
+this folder as a zip (made as in *Hand in* below), unzip it in a terminal (`unzip {name}.zip`) and
+open the notebook. If the hub lacks a package, run `%pip install -r requirements.txt` in a notebook cell and
+restart the kernel.
+
+## Google Colab
+
+1. Upload this whole folder to your Google Drive, directly in *My Drive* (as `My Drive/{name}`).
+2. In Drive, open `{name}.ipynb` with *Google Colaboratory*.
+3. If you put the folder somewhere else, set `FOLDERNAME` in the first code cell to its path inside *My Drive*.
+4. Run the cells from the top and allow Colab to access your Drive when asked. The setup cell mounts the Drive,
+   moves into the folder, installs any missing package and downloads the weights into the folder.
+
+Colab uses its own TensorFlow, Keras and NumPy. The assignment was tested with
+{tested}; with other versions the setup cell prints one line saying so. The notebook should still work; if a check fails and you cannot see
+why, run it on your computer with `requirements.txt`.
+
+## Hand in
+
+Hand in the notebook file `{name}.ipynb` as your course says (on Colab:
+*File > Download > Download .ipynb*; on JupyterHub: *Submit*). Keep its name and the names and signatures of the two functions, and do not edit the
+read-only cells. Before you hand it in, restart the kernel and run the cells from the top once more.
+
+If your course asks for the whole folder as a zip, leave out the downloaded weights and the caches (and never
+put a Python environment inside the folder). From the folder that contains `{name}/`:
+
+```bash
+zip -r {name}.zip {name} -x "{name}/datasets/*" "*/__pycache__/*" "*/.ipynb_checkpoints/*"
+```
+
+## What is graded
+
+{total} points, from {len(checks)} hidden checks of your two functions, each all or nothing. Each has a cell of
+the same name in the notebook, titled *Check ...*, whose public check tests the same thing on a simpler case (a
+tiny stand-in model, finite differences, a few steps):
+
+{graded}
+
+Passing the public checks is necessary, not sufficient. The hidden checks grade the code of your two functions
+(and the helpers they use), not the outputs saved in the notebook.
+"""
+
+
+def add_student_files(release: Path, name: str) -> None:
+    """Add what a student needs beside the notebook: the student copy of ``classviz``, requirements.txt and
+    README.md."""
     import classviz
 
     package = Path(release) / "classviz"
@@ -97,6 +204,7 @@ def add_student_files(release: Path) -> None:
         shutil.rmtree(package)
     shutil.copytree(Path(classviz.__file__).parent, package, ignore=shutil.ignore_patterns(*IGNORED, "*.pyc"))
     (Path(release) / "requirements.txt").write_text(release_requirements(), encoding="utf-8")
+    (Path(release) / "README.md").write_text(release_readme(name), encoding="utf-8")
 
 
 def build(name: str, course_root: Path = ROOT) -> Path:
@@ -120,7 +228,7 @@ def build(name: str, course_root: Path = ROOT) -> Path:
             shutil.rmtree(target)
         shutil.copytree(source, target, ignore=shutil.ignore_patterns(*IGNORED))
     release = generate(course_root, name)
-    add_student_files(release)
+    add_student_files(release, name)
     return release
 
 
