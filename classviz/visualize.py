@@ -300,17 +300,24 @@ def _compile(loss_and_gradient, model, l2_reg):
 
 
 def _pitfall_hint(exc) -> str:
-    """`` -- <the fix of the usual mistake behind a tracing error>`` (:data:`COMPILE_PITFALLS`), or ''."""
+    """`` -- <the fix of the usual mistake behind a tracing error>`` (:data:`COMPILE_PITFALLS`), or ''.
+
+    Only the lines of the user's own code count (not TensorFlow's, Keras's or this package's); among the mistakes
+    found there, the one the error's own words name wins (``tf.constant(x.numpy())`` fails on ``.numpy()``)."""
     import linecache
+    import os
+    import sys
     import traceback
 
+    libraries = tuple(os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, os.path.dirname(__file__)})
     lines = [linecache.getline(frame.f_code.co_filename, lineno)
-             for frame, lineno in reversed(list(traceback.walk_tb(exc.__traceback__)))]
-    for line in lines:  # innermost first
-        for code, _, fix in COMPILE_PITFALLS:
-            if code and code in line:
-                return f" -- {fix}"
-    return next((f" -- {fix}" for _, words, fix in COMPILE_PITFALLS if words and words in str(exc)), "")
+             for frame, lineno in reversed(list(traceback.walk_tb(exc.__traceback__)))
+             if not os.path.realpath(frame.f_code.co_filename).startswith(libraries)]
+    found = [(words, fix) for line in lines for code, words, fix in COMPILE_PITFALLS if code and code in line]
+    named = [fix for words, fix in found if words and words in str(exc)]
+    fix = (named or [fix for _, fix in found] or
+           [fix for _, words, fix in COMPILE_PITFALLS if words and words in str(exc)] or [None])[0]
+    return f" -- {fix}" if fix else ""
 
 
 def _same_values(compiled, eager) -> bool:

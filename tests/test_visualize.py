@@ -275,3 +275,16 @@ def test_a_variable_instead_of_tape_watch_is_compiled(linear_model):
     X = initial_image(np.random.default_rng(4))
     _, dX = compiled(linear_model, X, 7, 1e-3)
     np.testing.assert_allclose(dX.numpy(), linear_model.score_gradient(7) - 2e-3 * X, rtol=1e-4, atol=1e-6)
+
+
+def _numpy_inside_tf_constant(model, X, target_y, l2_reg):
+    import tensorflow as tf
+
+    loss, dX = reference_loss_and_gradient(model, X, target_y, l2_reg)
+    return loss, tf.constant(dX.numpy())  # fails on .numpy(), on a line that also holds tf.constant
+
+
+def test_the_pitfall_named_is_the_one_the_error_is_about(linear_model):
+    _, reason = compile_loss_and_gradient(_numpy_inside_tf_constant, linear_model)
+    assert reason.endswith("-- .numpy() cannot run while the function is compiled: keep everything from X to the loss "
+                           "in TensorFlow operations")
