@@ -34,7 +34,6 @@ import os
 import re
 import secrets
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -359,9 +358,8 @@ class Options:
     memory_gb: float = 8.0
     extra: tuple = field(default_factory=tuple)
 
-    def pytest_args(self, sub: Submission, result: Path) -> list[str]:
-        args = [str(R.HIDDEN_TESTS), "--submission", str(sub.notebook), "--result-json", str(result),
-                "--submission-id", sub.id, "--timeout-scale", str(self.timeout_scale), "--memory-gb",
+    def pytest_args(self, sub: Submission) -> list[str]:
+        args = [str(R.HIDDEN_TESTS), "--submission", str(sub.notebook), "--submission-id", sub.id, "--timeout-scale", str(self.timeout_scale), "--memory-gb",
                 str(self.memory_gb), "-p", "no:cacheprovider", "-q", "--strict-markers", *self.extra]
         for option, value in (("--weights", self.weights), ("--student", sub.student),
                               ("--assignment", sub.assignment)):
@@ -372,16 +370,21 @@ class Options:
 
 def run_hidden_tests(sub: Submission, options: Options) -> dict:
     """Grade one notebook by running the hidden tests in this process (``pytest.main``); its record, or an
-    error record when pytest wrote none (a usage or internal error)."""
+    error record when pytest made none (a usage or internal error)."""
     import pytest
 
-    with tempfile.TemporaryDirectory(prefix="cvgrade-result-") as tmp:
-        result = Path(tmp) / "result.json"
-        code = pytest.main(options.pytest_args(sub, result))
-        try:
-            return json.loads(result.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return error_record(sub, f"pytest ended with exit status {int(code)} and no result")
+    class Keep:
+        """Takes the record from the grader's plugin when the session ends (after it, hence ``trylast``)."""
+        record = None
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_sessionfinish(self, session):
+            from .conftest import record_of
+
+            Keep.record = record_of(session.config)
+
+    code = pytest.main(options.pytest_args(sub), plugins=[Keep()])
+    return Keep.record or error_record(sub, f"pytest ended with exit status {int(code)} and no result")
 
 
 def _start_worker(parent: int) -> None:
@@ -396,6 +399,7 @@ def _start_worker(parent: int) -> None:
         pass
     if os.getppid() != parent:  # the batch died before the line above
         os._exit(1)
+    os.environ["CVGRADE_SANDBOX_OWNER"] = str(parent)  # a sandbox lives as long as the batch
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)

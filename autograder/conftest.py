@@ -141,6 +141,12 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.write_line(f"score: {record['score']}/{record['max_score']} ({record['status']}{reason})")
 
 
+def record_of(config) -> dict | None:
+    """The record of the run of ``config`` once the session has finished (None before, or without --submission)."""
+    grading = config.stash.get(_GRADING, None)
+    return None if grading is None else grading.written
+
+
 def write_json(path: Path, data: dict) -> None:
     """Write JSON through a temporary file in the same folder and a rename (never half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -570,8 +570,9 @@ class StudentProcess:
 class SandboxDir:
     """A temporary folder for one submission's sandbox, removed on exit (even if the student made it read-only).
 
-    It holds an ``owner`` file (the grader's PID and start time) so that :func:`clean_stale_sandboxes` can tell
-    the folders of a killed grader from those of a running one.
+    It holds an ``owner`` file (the grader's PID and start time: the batch's own, given to its worker processes
+    in ``CVGRADE_SANDBOX_OWNER``) so that :func:`clean_stale_sandboxes` can tell the folders of a killed grader
+    from those of a running one.
     """
 
     def __init__(self, root=None):
@@ -579,7 +580,7 @@ class SandboxDir:
 
     def __enter__(self) -> Path:
         self.path = Path(tempfile.mkdtemp(prefix=SANDBOX_PREFIX, dir=self.root))
-        pid = os.getpid()
+        pid = int(os.environ.get("CVGRADE_SANDBOX_OWNER") or os.getpid())
         (self.path / OWNER_FILE).write_text(f"{pid} {_process_start_time(pid) or 0}\n")
         return self.path
 
