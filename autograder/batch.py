@@ -434,8 +434,9 @@ def main_grade(args) -> int:
             print(f"[autograder] {sub.id}: {record['score']}/{record['max_score']} ({how})", file=sys.stderr,
                   flush=True)
 
-    from .sandbox import AUDIT_HOOK_ONLY, isolation
+    from .sandbox import AUDIT_HOOK_ONLY, add_protected_paths, isolation, isolation_summary
 
+    add_protected_paths([args.out, *args.paths, *([args.weights] if args.weights else [])])  # unprivileged-user mode
     mode, _, detail = isolation()
     if mode == AUDIT_HOOK_ONLY:
         print(f"[autograder] warning: student code is NOT isolated by the operating system ({detail}); only the "
@@ -449,7 +450,8 @@ def main_grade(args) -> int:
     tampered = [sub for sub, rec in rows if str(rec.get("reason", "")).startswith("tampering detected")]
     if not args.quiet:
         print(summary_table(rows))
-        print(f"{len(rows)} submission(s) in {time.monotonic() - started:.1f} s; results in {args.out}")
+        print(f"{len(rows)} submission(s) in {time.monotonic() - started:.1f} s; results in {args.out}; "
+              f"{isolation_summary()}")
     if missing:
         print(f"[autograder] {len(missing)} submission folder(s) without a notebook (recorded with 0 points): "
               + ", ".join(sub.id for sub in missing), file=sys.stderr)
