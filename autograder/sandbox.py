@@ -400,9 +400,10 @@ def add_protected_paths(paths) -> None:
         return
     with _ISOLATION_LOCK:
         _EXTRA_PROTECTED.extend(dict.fromkeys(new))
-        for cache in (_ISOLATION, _BEST):
-            for python in [p for p, chosen in cache.items() if USER in (chosen, chosen[0])]:
-                del cache[python]
+        for python in [p for p, (mode, _, _) in _ISOLATION.items() if mode == USER]:
+            del _ISOLATION[python]
+        for python in [p for p, mode in _BEST.items() if mode == USER]:
+            del _BEST[python]
 
 
 def protect(paths, python=None) -> list:
@@ -550,7 +551,8 @@ for path, is_dir in json.loads(sys.argv[1]):
     else:
         attempt("read", path, lambda p: open(p, "rb").close())
         attempt("write", path, lambda p: os.close(os.open(p, os.O_WRONLY | os.O_APPEND)))
-open("written.txt", "w").write(open("probe.txt").read())
+sandbox = sys.argv[2]  # by its absolute path, as the harness does (its folders must be reachable from /)
+open(os.path.join(sandbox, "written.txt"), "w").write(open(os.path.join(sandbox, "probe.txt")).read())
 print(json.dumps({"uid": os.getuid(), "leaks": leaks, "base_prefix": os.path.realpath(sys.base_prefix)}))
 """
 
@@ -572,8 +574,8 @@ def _probe_user(python) -> tuple:
         (parent / "sandbox" / "probe.txt").write_text("ok")
         try:
             run, _ = user_sandbox(parent / "sandbox", uid)
-            proc = subprocess.run(user_command(uid, [python, "-I", "-c", _USER_PROBE, json.dumps(closed)]),
-                                  capture_output=True, text=True, timeout=120, cwd=run,
+            proc = subprocess.run(user_command(uid, [python, "-I", "-c", _USER_PROBE, json.dumps(closed), run]),
+                                  capture_output=True, text=True, timeout=120, cwd="/",
                                   env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": run, "TMPDIR": run})
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, None, f"the probe as user {uid} failed ({exc})"

@@ -240,6 +240,16 @@ def test_the_user_mode_closes_the_course_folder_but_the_venv_and_the_student_pac
     assert REPO.stat().st_mode & 0o001  # the course folder itself can be passed through (to a .venv inside)
 
 
+def test_the_user_mode_is_refused_where_its_sandboxes_cannot_be_reached(open_tmp, restore_course_modes):
+    """A temporary folder under a folder closed to other users (e.g. pytest's own): the probe, which reaches its
+    sandbox by absolute path as the student process does, fails, and the grader says why."""
+    closed = Path(tempfile.mkdtemp(dir=open_tmp / "outside"))  # mode 0700
+    (closed / "tmp").mkdir(mode=0o755)
+    status = _status(dict(_user_env(open_tmp), TMPDIR=str(closed / "tmp")), in_container)
+    assert status["mode"] == AUDIT_HOOK_ONLY
+    assert f"other users cannot pass through {closed} (mode 0700)" in status["reason"], status["reason"]
+
+
 def test_protect_closes_each_entry_except_the_way_to_what_the_student_needs(tmp_path, monkeypatch):
     course = tmp_path / "course"
     for folder in ("autograder", "solutions", "tmp", "elsewhere_target"):
