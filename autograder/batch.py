@@ -356,6 +356,8 @@ class Options:
     weights: str | None = None
     timeout_scale: float = 1.0
     memory_gb: float = 8.0
+    protected: tuple = ()
+    """Paths closed to the student in the unprivileged-user mode (:func:`autograder.sandbox.add_protected_paths`)."""
     extra: tuple = field(default_factory=tuple)
 
     def pytest_args(self, sub: Submission) -> list[str]:
@@ -372,6 +374,10 @@ def run_hidden_tests(sub: Submission, options: Options) -> dict:
     """Grade one notebook by running the hidden tests in this process (``pytest.main``); its record, or an
     error record when pytest made none (a usage or internal error)."""
     import pytest
+
+    from .sandbox import add_protected_paths
+
+    add_protected_paths(options.protected)
 
     class Keep:
         """Takes the record from the grader's plugin when the session ends (after it, hence ``trylast``)."""
@@ -575,7 +581,9 @@ def main_grade(args) -> int:
             return 2
         shard = (i, n)
     separate_native_stderr(Path(args.out) / "native-stderr.log")
-    options = Options(weights=args.weights, timeout_scale=float(args.timeout_scale), memory_gb=float(args.memory_gb))
+    protected = (args.out, *args.paths, *([args.weights] if args.weights else []))
+    options = Options(weights=args.weights, timeout_scale=float(args.timeout_scale), memory_gb=float(args.memory_gb),
+                      protected=protected)
     started = time.monotonic()
 
     def progress(sub, record, cached):
@@ -584,8 +592,9 @@ def main_grade(args) -> int:
             print(f"[autograder] {sub.id}: {record['score']}/{record['max_score']} ({how})", file=sys.stderr,
                   flush=True)
 
-    from .sandbox import AUDIT_HOOK_ONLY, isolation
+    from .sandbox import AUDIT_HOOK_ONLY, add_protected_paths, isolation, isolation_summary
 
+    add_protected_paths(protected)  # closed to the student in the unprivileged-user mode
     mode, _, detail = isolation()
     if mode == AUDIT_HOOK_ONLY:
         print(f"[autograder] warning: student code is NOT isolated by the operating system ({detail}); only the "
@@ -598,7 +607,7 @@ def main_grade(args) -> int:
         print(summary_table(records, seconds=True))
         where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
         print(f"{len(rows)} submission(s){where} in {time.monotonic() - started:.1f} s; results in {args.out}; "
-              f"student code isolated by: {mode} ({detail})")
+              f"{isolation_summary()}")
     return report(records, problems)
 
 

@@ -6,7 +6,7 @@ requests, or a precise reason why it did not). The process is a fresh Python (``
 HOME, TMPDIR and caches point into its sandbox, and its configuration and a per-process key (the wire's HMAC
 key, :mod:`autograder.child.wire`) on stdin -- never on its command line.
 
-Isolation (:func:`isolation`), decided once per grader process:
+Isolation (:func:`isolation`): the first of :data:`MODES` whose probe succeeds, decided once per grader process:
 
 * ``"namespaces"`` (Linux, root, or unprivileged user namespaces): the process starts inside new mount, PID and
   network namespaces (util-linux ``unshare``). A small init script builds a new root on a tmpfs holding only
@@ -19,15 +19,22 @@ Isolation (:func:`isolation`), decided once per grader process:
   a child process) -- and there is no network. The init script is PID 1 of the namespace, ``unshare
   --kill-child`` kills it when ``unshare`` dies, and ``unshare`` itself gets SIGKILL when the grader dies
   (``setpriv --pdeathsig``), so no process of a submission outlives its grading.
-* ``"audit-hook only"`` (no ``unshare``, or it failed): the process runs directly, constrained only by
+* ``"unprivileged user"`` (Linux, root, namespaces refused: the usual container): the process runs as a fresh
+  user id of its own (:func:`student_uid`, ``setpriv``: no capabilities, ``no_new_privs``, the parent-death
+  signal kept), in a copy of the sandbox that only it can enter, with a read-only copy of the weights
+  (:func:`user_sandbox`). Before trusting this mode the grader closes the course folder, and whatever
+  :func:`add_protected_paths` added (output and submission folders, the weights), to other users
+  (:func:`protect`), and checks it with a probe run as such a user (:func:`_probe_user`). File permissions then
+  hold whatever API reads the files; but the process sees the machine's other files, processes and network.
+* ``"audit-hook only"`` (anything else): the process runs directly, constrained only by
   :mod:`autograder.child.harness`'s limits and audit hook, which do not see file access from C code
-  (``tf.io.read_file``) or processes forked without an audit event. Each result records which one was used,
-  and the command line prints a warning.
+  (``tf.io.read_file``) or processes forked without an audit event.
 
-Its sandbox folder holds only what a student may see: the student copy of ``classviz``
-(the whole ``classviz`` package, which holds no solution), the request loop
-:mod:`autograder.child` (as ``cvgrade_child``) and the notebook's cells. On any timeout the whole process group
-(and with namespaces, the whole PID namespace) is killed with SIGKILL.
+Each result records which mode was used; :func:`isolation_summary` gives the batch a line saying it, and whether
+this machine could do better. Its sandbox folder holds only what a student may see: the student copy of
+``classviz`` (the whole ``classviz`` package, which holds no solution), the request loop :mod:`autograder.child`
+(as ``cvgrade_child``) and the notebook's cells. On any timeout the whole process group (and with namespaces, the
+whole PID namespace) is killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -51,8 +59,14 @@ CHILD_PACKAGE = "cvgrade_child"
 # binds no name in __main__: nothing of the harness is reachable from the student's code through sys.modules
 _BOOT = f"__import__('sys').path.insert(0, __import__('sys').argv[1]); __import__('{CHILD_PACKAGE}.harness')" \
         f".harness.main()"
-NAMESPACES, AUDIT_HOOK_ONLY = "namespaces", "audit-hook only"
+NAMESPACES, USER, AUDIT_HOOK_ONLY = "namespaces", "unprivileged user", "audit-hook only"
+MODES = (NAMESPACES, USER, AUDIT_HOOK_ONLY)  # strongest first
 NOBODY = 65534
+# user ids of the unprivileged-user mode: a block that systemd's table of UID ranges (docs/UIDS-GIDS.md) leaves
+# unused -- no distribution, systemd-homed, dynamic-user, container or foreign-image id lies there
+STUDENT_UIDS = range(0x70000000, 0x7FFE0000)
+_SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sys", "/dev", "/run",
+           "/boot", "/var")
 SANDBOX_PREFIX = "cvgrade-"
 OWNER_FILE = "owner"
 
@@ -124,8 +138,8 @@ class Limits:
         file_bytes: largest file the student process may write (RLIMIT_FSIZE).
         threads: TensorFlow intra-op and inter-op threads in the student process (fixed, so grades and values do
             not depend on the number of parallel jobs).
-        processes: processes and threads the student's user may have (RLIMIT_NPROC; only applied when the
-            process runs as ``nobody`` in namespaces, where it counts that user alone).
+        processes: processes and threads the student's user may have (RLIMIT_NPROC; not applied under "audit-hook
+            only", where the process runs as the grader's user).
     """
     startup_seconds: float = 180.0
     call_seconds: float = 60.0
@@ -201,34 +215,96 @@ def describe_exit(returncode: int | None) -> str:
     return f"killed by {name}{extra}"
 
 
-_ISOLATION = {}
+# --------------------------------------------------------------------------------------------------------------
+# Choosing the isolation mode
+# --------------------------------------------------------------------------------------------------------------
+
+_ISOLATION = {}  # interpreter -> (mode, prefix, reason)
+_BEST = {}  # interpreter -> the strongest mode that works, whatever CLASSVIZ_GRADER_ISOLATION says
 _ISOLATION_LOCK = threading.Lock()
+_FORCED = {"namespaces": NAMESPACES, "user": USER, USER: USER, "audit-hook": AUDIT_HOOK_ONLY,
+           AUDIT_HOOK_ONLY: AUDIT_HOOK_ONLY, "none": AUDIT_HOOK_ONLY}
 
 
 def isolation(python=None) -> tuple:
     """How student processes are isolated on this machine: ``(mode, command prefix, reason)``.
 
-    ``mode`` is :data:`NAMESPACES` (``prefix`` is the ``setpriv``/``unshare`` command to put before the init
-    script; ``reason`` says as whom the student code runs) or :data:`AUDIT_HOOK_ONLY` (``prefix`` None,
-    ``reason`` why namespaces are unavailable). Probed once per interpreter by running the init script for
-    real; ``CLASSVIZ_GRADER_ISOLATION=audit-hook`` forces the fallback (tests of it).
+    ``mode`` is the first of :data:`MODES` whose probe succeeds here (run once per interpreter, for real):
+    :data:`NAMESPACES` (``prefix`` is the ``setpriv``/``unshare`` command to put before the init script),
+    :data:`USER` (``prefix`` None: each process gets its own user id, see :func:`user_command`) or
+    :data:`AUDIT_HOOK_ONLY` (``prefix`` None). ``reason`` says as whom the student code runs and why each
+    stronger mode was not used. ``CLASSVIZ_GRADER_ISOLATION`` = ``namespaces``, ``user`` or ``audit-hook`` starts
+    the choice at that mode (tests of the weaker modes).
+
+    Raises:
+        ValueError: ``CLASSVIZ_GRADER_ISOLATION`` holds something else.
     """
-    python = python or sys.executable
+    python = _real_python(python or sys.executable)
     with _ISOLATION_LOCK:
         if python not in _ISOLATION:
-            _ISOLATION[python] = _probe_isolation(python)
+            _ISOLATION[python] = _choose(python, _forced_mode())
         return _ISOLATION[python]
 
 
-def _probe_isolation(python) -> tuple:
-    if os.environ.get("CLASSVIZ_GRADER_ISOLATION", "") in ("audit-hook", "audit-hook only", "none"):
-        return AUDIT_HOOK_ONLY, None, "namespaces turned off by CLASSVIZ_GRADER_ISOLATION"
+def isolation_status(python=None) -> dict:
+    """What a batch's summary reports about isolation.
+
+    Returns:
+        ``{"mode", "reason"}`` as :func:`isolation`; ``"best"``: the strongest mode that works on this machine
+        (probed again without ``CLASSVIZ_GRADER_ISOLATION`` when it is set); ``"weaker"``: whether ``mode`` is
+        weaker than ``best``; ``"protected"``: ``[(path, mode before, mode after)]``, the permissions the
+        unprivileged-user mode changed in this process (see :func:`protect`).
+    """
+    mode, _, reason = isolation(python)
+    best = mode
+    if _forced_mode() is not None:
+        python = _real_python(python or sys.executable)
+        with _ISOLATION_LOCK:
+            if python not in _BEST:
+                _BEST[python] = _choose(python, None)[0]
+            best = _BEST[python]
+    return {"mode": mode, "reason": reason, "best": best, "weaker": MODES.index(mode) > MODES.index(best),
+            "protected": list(_PERMISSIONS_CHANGED)}
+
+
+def isolation_summary(python=None) -> str:
+    """One line for a batch's summary: the mode, why it is not the strongest, and a warning when this machine
+    could do better (e.g. ``isolation: audit-hook only -- WEAKER than 'namespaces', which works here (...)``)."""
+    status = isolation_status(python)
+    line = f"isolation: {status['mode']}"
+    if status["weaker"]:
+        line += f" -- WEAKER than {status['best']!r}, which works here"
+    return line if status["mode"] == NAMESPACES and not status["weaker"] else f"{line} ({status['reason']})"
+
+
+def _forced_mode():
+    value = os.environ.get("CLASSVIZ_GRADER_ISOLATION", "")
+    if value and value not in _FORCED:
+        raise ValueError(f"CLASSVIZ_GRADER_ISOLATION={value!r}: use 'namespaces', 'user' or 'audit-hook' "
+                         "(or unset it to use the strongest mode that works)")
+    return _FORCED.get(value)
+
+
+def _choose(python, forced) -> tuple:
+    """The first mode of :data:`MODES`, from ``forced`` on (None: from the strongest), whose probe succeeds."""
+    refused = [f"CLASSVIZ_GRADER_ISOLATION={os.environ.get('CLASSVIZ_GRADER_ISOLATION')}"] if forced else []
+    for mode in MODES[MODES.index(forced) if forced else 0:]:
+        if mode == AUDIT_HOOK_ONLY:
+            return AUDIT_HOOK_ONLY, None, "; ".join(refused)
+        works, prefix, text = _probe_namespaces(python) if mode == NAMESPACES else _probe_user(python)
+        if works:
+            return mode, prefix, "; ".join([text, *refused])
+        refused.append(f"no {mode}: {text}")
+
+
+def _probe_namespaces(python) -> tuple:
+    """``(True, prefix, how)`` when the init script runs a Python here, else ``(False, None, why not)``."""
     if not sys.platform.startswith("linux"):
-        return AUDIT_HOOK_ONLY, None, f"no Linux namespaces on {sys.platform}"
+        return False, None, f"no Linux namespaces on {sys.platform}"
     missing = [t for t in ("unshare", "setpriv", "mount", "pivot_root", "umount") if shutil.which(t) is None
                and not Path("/usr/sbin", t).exists() and not Path("/sbin", t).exists()]
     if missing:
-        return AUDIT_HOOK_ONLY, None, f"{', '.join(missing)} not found (util-linux)"
+        return False, None, f"{', '.join(missing)} not found (util-linux)"
     base = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child"]
     candidates = [(base, True, "as nobody in new mount, PID and network namespaces")] if os.geteuid() == 0 else []
     candidates.append((base[:1] + ["--user", "--map-root-user"] + base[1:], False,
@@ -251,25 +327,36 @@ def _probe_isolation(python) -> tuple:
                 errors.append(str(exc))
                 continue
         if proc.returncode == 0 and proc.stdout.split()[:1] == ["ok"]:
-            return NAMESPACES, prefix, how if drop else how
+            return True, prefix, how
         errors.append((proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:200])
-    return AUDIT_HOOK_ONLY, None, f"unshare failed ({'; '.join(errors)})"
+    return False, None, f"unshare failed ({'; '.join(errors)})"
+
+
+def _real_python(python) -> str:
+    """``python`` with the symbolic links of its folder resolved, not of its own name.
+
+    A virtual environment reached through a link (``/tmp/x/.venv -> /work/main/.venv``) does not exist inside
+    the namespaces, and its real path must be the one bound there; but ``bin/python`` itself is a link to the
+    base interpreter, and Python finds ``pyvenv.cfg`` next to the name it was started as.
+    """
+    path = os.path.abspath(python if os.sep in python else shutil.which(python) or python)
+    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
 
 
 def _visible_paths(python) -> list:
     """Folders the student process must see (read-only): Python and the virtual environment."""
+    python = _real_python(python)
     python_real = os.path.realpath(python)
     paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
     paths.add(os.path.dirname(os.path.dirname(python_real)))
-    venv = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    venv = os.path.dirname(os.path.dirname(python))
     if Path(venv, "pyvenv.cfg").is_file():
-        paths.add(os.path.realpath(venv))
-    system = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+        paths.add(venv)
     kept = []
     for path in sorted(paths, key=len):
-        if path in ("/", "") or any(path == s or path.startswith(s + "/") for s in system):
+        if path in ("/", "") or any(_within(path, s) for s in _SYSTEM):
             continue
-        if any(path == k or path.startswith(k + "/") for k in kept):
+        if any(_within(path, k) for k in kept):
             continue
         kept.append(path)
     return kept
@@ -280,6 +367,248 @@ def isolated_command(prefix, drop: bool, sandbox, new_root, command, python=None
     binds = _visible_paths(python or command[0])
     return [*prefix, "sh", "-c", _INIT, "cvgrade-init", os.path.realpath(sandbox), os.path.realpath(new_root),
             "1" if drop else "0", os.path.realpath(weights) if weights else "-", *binds, "--", *command]
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The unprivileged-user mode: protected paths, a fresh user id per process, its sandbox, the probe
+# --------------------------------------------------------------------------------------------------------------
+
+_EXTRA_PROTECTED = []  # added by add_protected_paths
+_PERMISSIONS_CHANGED = []  # (path, mode before, mode after), by protect()
+
+
+def protected_paths() -> list:
+    """What the unprivileged-user mode closes to the student: the course folder (the folder that holds this
+    ``autograder`` package: hidden tests, ``classviz_reference/``, ``solutions/``, the project's tests and
+    submissions, the weights in ``datasets/``, ``.git``, ``gradebook.db``, ...) and the paths added with
+    :func:`add_protected_paths` (a batch's output folder and submission folders, the weights folder)."""
+    return [str(Path(__file__).resolve().parent.parent), *_EXTRA_PROTECTED]
+
+
+def add_protected_paths(paths) -> None:
+    """Close ``paths`` (existing files or folders) to the student too, in the unprivileged-user mode.
+
+    Call it before grading; if that mode was already chosen, the next :func:`isolation` call protects them and
+    probes again (and falls back to a weaker mode if they stay readable).
+    """
+    new = [os.path.realpath(p) for p in paths if os.path.realpath(p) not in _EXTRA_PROTECTED]
+    if not new:
+        return
+    with _ISOLATION_LOCK:
+        _EXTRA_PROTECTED.extend(dict.fromkeys(new))
+        for python in [p for p, (mode, _, _) in _ISOLATION.items() if mode == USER]:
+            del _ISOLATION[python]
+        for python in [p for p, mode in _BEST.items() if mode == USER]:
+            del _BEST[python]
+
+
+def protect(paths, python=None) -> list:
+    """Make ``paths`` unreadable to other users, except what the student's process needs.
+
+    A path holding something the student's process must reach -- the Python installation and the virtual
+    environment, the temporary folder where sandboxes are made, the student package ``classviz`` -- keeps its
+    mode, and each of its entries is handled in turn (so a course folder holding ``.venv`` stays listable
+    while every other entry of it is closed); any other path loses all permissions for "others" (``chmod
+    o-rwx``: owner and group bits are kept, nothing below it is changed, it just cannot be entered any more).
+    Symbolic links are followed; system folders are never changed. Paths that do not exist are skipped. Undo
+    with ``chmod o+rX`` on the paths listed by :func:`isolation_status` (``"protected"``).
+
+    Args:
+        paths: files or folders.
+        python: the student's interpreter (the grader's by default).
+
+    Returns:
+        ``[(path, is_dir)]``: every path now closed to others (the probe checks each of them).
+
+    Raises:
+        ValueError: one of ``paths`` lies inside something the student's process must read (then it cannot be
+            closed: e.g. a grader installed into the virtual environment).
+    """
+    needed = _visible_paths(python or sys.executable) + [_classviz_folder()]
+    passages = needed + [os.path.realpath(tempfile.gettempdir())]
+    closed = []
+
+    def visit(path, given):
+        real = os.path.realpath(path)
+        if not os.path.exists(real):
+            return
+        if any(_within(real, n) for n in needed + list(_SYSTEM)) or real in passages:
+            if given:
+                raise ValueError(f"{path} cannot be closed to the student: its process must read {real}")
+            return
+        if any(_within(p, real) for p in passages):
+            for entry in sorted(os.listdir(real)):
+                visit(os.path.join(real, entry), False)
+            return
+        mode = os.stat(real).st_mode
+        if mode & 0o007:
+            os.chmod(real, stat.S_IMODE(mode) & ~0o007)
+            _PERMISSIONS_CHANGED.append((real, f"{stat.S_IMODE(mode):04o}", f"{stat.S_IMODE(mode) & ~0o007:04o}"))
+        closed.append((real, stat.S_ISDIR(mode)))
+
+    for path in paths:
+        visit(path, True)
+    return closed
+
+
+def _classviz_folder() -> str:
+    import classviz
+
+    return os.path.dirname(os.path.realpath(classviz.__file__))
+
+
+def student_uid() -> int:
+    """A fresh user id for one student process: random in :data:`STUDENT_UIDS` and in no user or group entry.
+
+    One id per process (not ``nobody`` for all): two submissions graded at once cannot read each other's
+    sandbox or signal each other, and ``RLIMIT_NPROC`` counts one process's threads alone.
+    """
+    import grp
+    import pwd
+
+    for _ in range(100):
+        uid = STUDENT_UIDS[secrets.randbelow(len(STUDENT_UIDS))]
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            try:
+                grp.getgrgid(uid)
+            except KeyError:
+                return uid
+    raise RuntimeError(f"no free user id found in {STUDENT_UIDS}")
+
+
+def user_command(uid: int, command) -> list:
+    """The argv that runs ``command`` as ``uid`` (group ``uid``, no other group), with no capabilities and
+    ``no_new_privs``, killed (SIGKILL) when the grader dies. ``setpriv`` applies ``--pdeathsig`` after changing
+    the user, which would otherwise clear it."""
+    return ["setpriv", "--pdeathsig", "KILL", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *command]
+
+
+def user_sandbox(sandbox, uid: int, weights=None) -> tuple:
+    """Lay out the files of a process that runs as ``uid``: ``(its sandbox folder, its weights folder)``.
+
+    Next to the grader's copy ``sandbox`` (closed to others): ``run-<uid>``, a fresh copy owned by ``uid`` with
+    mode 0700 (no other student process can enter it; a restarted process never imports what the previous one
+    wrote, e.g. a ``numpy.py`` or a changed harness), and ``weights/``, a copy of the verified weights that the
+    process can read but not change. Their folder becomes 0711: others pass through it, cannot list it.
+
+    Args:
+        sandbox: the folder from :func:`prepare_sandbox`.
+        uid: from :func:`student_uid`.
+        weights: the verified weights folder, or None.
+    """
+    sandbox = Path(sandbox)
+    parent = sandbox.parent
+    os.chmod(parent, 0o711)
+    os.chmod(sandbox, 0o700)
+    run = parent / f"run-{uid}"
+    shutil.copytree(sandbox, run, symlinks=True)
+    for folder, _, files in os.walk(run):
+        for path in [folder, *(os.path.join(folder, name) for name in files)]:
+            os.lchown(path, uid, uid)
+    os.chmod(run, 0o700)
+    if not weights:
+        return str(run), None
+    copy = parent / "weights"
+    if not copy.is_dir():
+        partial = Path(tempfile.mkdtemp(prefix="weights-", dir=parent))
+        shutil.copytree(weights, partial, dirs_exist_ok=True, copy_function=shutil.copyfile)
+        for folder, _, files in os.walk(partial):
+            os.chmod(folder, 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
+        os.rename(partial, copy)
+    return str(run), str(copy)
+
+
+# Run as the student user by the probe: every closed path must refuse to be listed, entered, read or written;
+# the interpreter (the same installation as the grader's), NumPy and the sandbox must work.
+_USER_PROBE = r"""
+import json, os, sys
+import numpy
+leaks = []
+def attempt(what, path, action):
+    try:
+        action(path)
+    except OSError:
+        return
+    leaks.append(what + " " + path)
+def create_in(folder):
+    name = os.path.join(folder, ".cvgrade-probe")
+    os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    os.unlink(name)
+for path, is_dir in json.loads(sys.argv[1]):
+    if is_dir:
+        attempt("list", path, os.listdir)
+        attempt("enter", path, lambda p: os.stat(os.path.join(p, ".")))
+        attempt("write into", path, create_in)
+    else:
+        attempt("read", path, lambda p: open(p, "rb").close())
+        attempt("write", path, lambda p: os.close(os.open(p, os.O_WRONLY | os.O_APPEND)))
+sandbox = sys.argv[2]  # by its absolute path, as the harness does (its folders must be reachable from /)
+open(os.path.join(sandbox, "written.txt"), "w").write(open(os.path.join(sandbox, "probe.txt")).read())
+print(json.dumps({"uid": os.getuid(), "leaks": leaks, "base_prefix": os.path.realpath(sys.base_prefix)}))
+"""
+
+
+def _probe_user(python) -> tuple:
+    """``(True, None, how)`` when a probe run as a fresh user can reach no protected path while the interpreter,
+    NumPy and its sandbox work, else ``(False, None, why not)``. Protects :func:`protected_paths` first."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return False, None, "only root can run the student's process as another user"
+    if shutil.which("setpriv") is None:
+        return False, None, "setpriv not found (util-linux)"
+    try:
+        closed = protect(protected_paths(), python)
+    except (OSError, ValueError) as exc:
+        return False, None, f"the course's files cannot be closed to other users ({exc})"
+    uid = student_uid()
+    with SandboxDir() as parent:
+        (parent / "sandbox").mkdir()
+        (parent / "sandbox" / "probe.txt").write_text("ok")
+        try:
+            run, _ = user_sandbox(parent / "sandbox", uid)
+            proc = subprocess.run(user_command(uid, [python, "-I", "-c", _USER_PROBE, json.dumps(closed), run]),
+                                  capture_output=True, text=True, timeout=120, cwd="/",
+                                  env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": run, "TMPDIR": run})
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, None, f"the probe as user {uid} failed ({exc})"
+        blocked = [b for b in (_closed_ancestor(os.path.realpath(python)), _closed_ancestor(run)) if b]
+    try:
+        answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        error = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:200]
+        return False, None, f"the probe as user {uid} failed ({error})" + \
+            (f"; other users cannot pass through {', '.join(blocked)}" if blocked else "")
+    if answer["uid"] != uid:
+        return False, None, f"the probe ran as user {answer['uid']}, not {uid}"
+    installation = os.path.dirname(os.path.dirname(os.path.realpath(python)))
+    if answer["base_prefix"] != installation:  # setpriv starts the binary, which then finds another libpython
+        return False, None, (f"the student user cannot read the Python installation {installation} (its process "
+                             f"ran the one in {answer['base_prefix']})" +
+                             (f"; other users cannot pass through {', '.join(blocked)}" if blocked else ""))
+    if answer["leaks"]:
+        return False, None, f"the student user could still {', '.join(answer['leaks'][:5])}"
+    return True, None, (f"as a fresh unprivileged user per process (ids from {STUDENT_UIDS.start}), no "
+                        f"capabilities; {len(closed)} protected paths checked closed to it")
+
+
+def _closed_ancestor(path) -> str | None:
+    """The first folder above ``path`` that other users cannot pass through, e.g. ``'/root (mode 0700)'``."""
+    for folder in reversed(Path(path).parents):
+        try:
+            mode = os.stat(folder).st_mode
+        except OSError:
+            return None
+        if not mode & 0o001:
+            return f"{folder} (mode {stat.S_IMODE(mode):04o})"
+    return None
 
 
 def _process_start_time(pid: int) -> str | None:
@@ -389,25 +718,30 @@ class StudentProcess:
     def __init__(self, sandbox: Path, limits: Limits, weights=None, standin_seed: int = 0, python=None):
         self.sandbox, self.limits = Path(sandbox), limits
         self.weights, self.standin_seed = weights, standin_seed
-        self.python = python or sys.executable
+        self.python = _real_python(python or sys.executable)
         self.proc = None
         self.end = None
         self.hello = None
+        self.uid = None  # the process's own user id (unprivileged-user mode)
+        if weights:
+            add_protected_paths([weights])  # the student reads its copy only
         self.isolation, self._prefix, self.isolation_detail = isolation(self.python)
 
     def start(self) -> None:
         """Spawn the process (returns at once; :meth:`wait_ready` waits for its start-up)."""
+        sb = os.path.realpath(self.sandbox)
+        weights = os.path.realpath(self.weights) if self.weights else None
+        if self.isolation == USER:
+            self.uid = student_uid()
+            sb, weights = user_sandbox(self.sandbox, self.uid, weights)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         key = secrets.token_bytes(32)
-        namespaced = self.isolation == NAMESPACES
-        weights = os.path.realpath(self.weights) if self.weights else None
-        config = {"read_fd": req_r, "write_fd": resp_w, "sandbox": os.path.realpath(self.sandbox),
+        config = {"read_fd": req_r, "write_fd": resp_w, "sandbox": sb,
                   "memory_bytes": self.limits.memory_bytes, "cpu_seconds": self.limits.cpu_seconds,
                   "file_bytes": self.limits.file_bytes, "threads": self.limits.threads,
-                  "processes": self.limits.processes if namespaced else None,
+                  "processes": self.limits.processes if self.isolation != AUDIT_HOOK_ONLY else None,
                   "weights": weights, "standin_seed": self.standin_seed, "key": key.hex()}
-        sb = os.path.realpath(self.sandbox)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": f"{sb}/home", "TMPDIR": f"{sb}/tmp",
                "MPLCONFIGDIR": f"{sb}/mpl", "MPLBACKEND": "Agg", "KERAS_HOME": f"{sb}/keras",
                "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1", "OMP_NUM_THREADS": "1",
@@ -416,12 +750,14 @@ class StudentProcess:
                "TF_NUM_INTRAOP_THREADS": str(self.limits.threads)}
         command = [self.python, "-I", "-B", "-c", _BOOT, sb]
         cwd = sb
-        if namespaced:
+        if self.isolation == NAMESPACES:
             new_root = self.sandbox.parent / "root"
             new_root.mkdir(exist_ok=True)
             command = isolated_command(self._prefix, "nobody" in self.isolation_detail, self.sandbox, new_root,
                                        command, python=self.python, weights=weights)
             cwd = "/"
+        elif self.isolation == USER:
+            command = user_command(self.uid, command)
         elif shutil.which("setpriv"):  # at least: killed when the grader dies
             command = ["setpriv", "--pdeathsig", "KILL", *command]
         try:
