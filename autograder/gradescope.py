@@ -171,7 +171,7 @@ def run(root, weights=None) -> dict:
         if notebook is None:
             data = _failed(note, visibility, "missing")
         else:
-            add_protected_paths([root / "source", root / "submission", results])
+            add_protected_paths([root])  # source, submission (and its metadata) and results: closed to students
             weights = weights or root / "source" / "datasets" / "squeezenet1.1_nchw"
             record = run_hidden_tests(Submission("submission", notebook, note=note), Options(weights=str(weights)))
             data = R.gradescope(record, visibility)

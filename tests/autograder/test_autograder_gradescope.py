@@ -122,6 +122,6 @@ def test_uploaded_autograder_grades_four_submissions(tmp_path, weights_dir):
     for mode in ("", "user"):  # namespaces where the machine allows them, then the container's fallback
         data = grade(root, dict(env, CLASSVIZ_GRADER_ISOLATION=mode) if mode else env, hostile)
         assert data["score"] == 15, data  # contained: it read, listed and wrote nothing there
-    assert stat.S_IMODE((root / "source").stat().st_mode) & 0o007 == 0  # closed to other users
+    assert stat.S_IMODE(root.stat().st_mode) & 0o007 == 0  # /autograder closed to other users (user mode)
     data = grade(root, env, None)
     assert data["score"] == 0 and "no .ipynb notebook in your submission" in data["output"]
