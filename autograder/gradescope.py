@@ -175,6 +175,8 @@ def run(root, weights=None) -> dict:
             weights = weights or root / "source" / "datasets" / "squeezenet1.1_nchw"
             record = run_hidden_tests(Submission("submission", notebook, note=note), Options(weights=str(weights)))
             data = R.gradescope(record, visibility)
+            data["extra_data"] = {k: record.get(k) for k in ("status", "reason", "isolation", "isolation_detail",
+                                                            "grader_version", "notebook_sha256")}
             if note:
                 data["output"] += f"\n{note}"
     except Exception as exc:  # noqa: BLE001 - a grader bug still ends in a valid result

@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 import corpus
 from autograder import gradescope
 from autograder.results import checks
+from autograder.sandbox import isolation
 
 ZIP_TOP = {"setup.sh", "run_autograder", "requirements.txt", "gradescope.json"}
 
@@ -69,15 +71,15 @@ def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
 '''
 
 
-def grade(root: Path, env: dict, notebook: Path | None):
+def grade(root: Path, env: dict, notebook: Path | None, wrap=list):
     submission = root / "submission"
     shutil.rmtree(submission, ignore_errors=True)
     submission.mkdir()
     (root / "results" / "results.json").unlink(missing_ok=True)
     if notebook is not None:
         shutil.copy(notebook, submission / notebook.name)
-    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=1200)
+    proc = subprocess.run(wrap(["bash", str(root / "source" / "run_autograder")]), cwd=root, env=env,
+                          capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((root / "results" / "results.json").read_text())
     assert {"score", "execution_time", "output", "output_format", "tests"} <= set(data)
@@ -119,9 +121,22 @@ def test_uploaded_autograder_grades_four_submissions(tmp_path, weights_dir):
     assert data["score"] == 15 and [t["status"] for t in data["tests"]] == ["passed"] * len(checks())
     data = grade(root, env, descent)
     assert data["score"] == 9 and "descent" in next(t["output"] for t in data["tests"] if t["name"].startswith("update"))
-    for mode in ("", "user"):  # namespaces where the machine allows them, then the container's fallback
-        data = grade(root, dict(env, CLASSVIZ_GRADER_ISOLATION=mode) if mode else env, hostile)
-        assert data["score"] == 15, data  # contained: it read, listed and wrote nothing there
-    assert stat.S_IMODE(root.stat().st_mode) & 0o007 == 0  # /autograder closed to other users (user mode)
+    data = grade(root, env, hostile)
+    assert data["score"] == 15, data  # contained: it read, listed and wrote nothing there
+    assert data["extra_data"]["isolation"] == isolation()[0]
+    # the usual container: namespaces refused, run_autograder as root; the student runs as an unprivileged user
+    from test_autograder_isolation import in_container
+
+    open_tmp = Path(tempfile.mkdtemp(prefix="cvtest-gs-", dir="/tmp"))
+    try:
+        os.chmod(open_tmp, 0o711)
+        (open_tmp / "tmp").mkdir(mode=0o755)
+        os.chmod(open_tmp / "tmp", 0o755)
+        user_env = dict(env, CLASSVIZ_GRADER_ISOLATION="user", TMPDIR=str(open_tmp / "tmp"))
+        data = grade(root, user_env, hostile, wrap=in_container)
+    finally:
+        shutil.rmtree(open_tmp, ignore_errors=True)
+    assert data["score"] == 15 and data["extra_data"]["isolation"] == "unprivileged user", data
+    assert stat.S_IMODE(root.stat().st_mode) & 0o007 == 0  # /autograder closed to other users
     data = grade(root, env, None)
     assert data["score"] == 0 and "no .ipynb notebook in your submission" in data["output"]
