@@ -46,7 +46,8 @@ HOSTILE = '''
 def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
     import glob
     leaks = []
-    for read in (lambda p: open(p, "rb").read(), lambda p: tf.io.read_file(p).numpy()):
+    reads = (lambda p: open(p, "rb").read(), lambda p: tf.io.read_file(p).numpy())
+    for read in reads if tf.executing_eagerly() else ():  # the attempts are eager only (not graph ops)
         for path in ("{root}/source/autograder/hidden_tests/test_class_visualization.py",
                      "{root}/source/classviz_reference/solution.py", "{root}/source/gradescope.json"):
             try:
@@ -54,14 +55,18 @@ def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
                 leaks.append(path)
             except Exception:
                 pass
-    if glob.glob("{root}/source/*") or glob.glob("{root}/results/*"):
-        leaks.append("listing")
-    for write in (lambda p, d: open(p, "w").write(d), lambda p, d: tf.io.write_file(p, d)):
-        try:
-            write("{root}/results/results.json", '{{"score": 100, "tests": []}}')
-            leaks.append("results.json")
-        except Exception:
-            pass
+        for pattern in ("{root}/source/*", "{root}/results/*", "{root}/submission/*"):
+            try:
+                if glob.glob(pattern):
+                    leaks.append(pattern)
+            except Exception:
+                pass
+        for write in (lambda p, d: open(p, "w").write(d), lambda p, d: tf.io.write_file(p, d)):
+            try:
+                write("{root}/results/results.json", '{{"score": 100, "tests": []}}')
+                leaks.append("results.json")
+            except Exception:
+                pass
     X = tf.convert_to_tensor(X, dtype=tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(X)
@@ -137,6 +142,7 @@ def test_uploaded_autograder_grades_four_submissions(tmp_path, weights_dir):
     finally:
         shutil.rmtree(open_tmp, ignore_errors=True)
     assert data["score"] == 15 and data["extra_data"]["isolation"] == "unprivileged user", data
-    assert stat.S_IMODE(root.stat().st_mode) & 0o007 == 0  # /autograder closed to other users
+    for closed in ("results", "submission", "source/autograder", "source/classviz_reference", "source/datasets"):
+        assert stat.S_IMODE((root / closed).stat().st_mode) & 0o007 == 0, closed  # closed to other users
     data = grade(root, env, None)
     assert data["score"] == 0 and "no .ipynb notebook in your submission" in data["output"]
