@@ -362,7 +362,9 @@ class Options:
 
     def pytest_args(self, sub: Submission) -> list[str]:
         args = [str(R.HIDDEN_TESTS), "--submission", str(sub.notebook), "--submission-id", sub.id, "--timeout-scale", str(self.timeout_scale), "--memory-gb",
-                str(self.memory_gb), "-p", "no:cacheprovider", "-q", "--strict-markers", *self.extra]
+                str(self.memory_gb), "-p", "no:cacheprovider", "-q", "--strict-markers",
+                # its gc.collect() at the end of each session takes ~0.5 s once TensorFlow is loaded
+                "-p", "no:unraisableexception", *self.extra]
         for option, value in (("--weights", self.weights), ("--student", sub.student),
                               ("--assignment", sub.assignment)):
             if value:
