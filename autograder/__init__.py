@@ -10,6 +10,9 @@ Entry points:
 
 * ``python -m pytest autograder --submission NOTEBOOK`` -- one notebook, by hand (:mod:`.conftest`);
 * ``python -m autograder grade PATH [PATH ...] --out DIR [--jobs N]`` -- batches (:mod:`.batch`);
+* ``python -m autograder grade ... --shard I/N`` and ``python -m autograder merge OUT... --out OUT`` -- several
+  machines (:mod:`.batch`);
+* ``python -m autograder gradescope --out autograder.zip`` -- the Gradescope autograder (:mod:`.gradescope`);
 * ``python -m autograder checks`` -- the checks, read from the hidden tests (:mod:`.results`);
 * ``autograder.nbgrader_bridge.run_check(name)`` in the assignment's hidden nbgrader test cells.
 """
