@@ -222,10 +222,11 @@ def test_warning_thresholds(changes, symptoms):
 
 def test_warning_messages_name_symptom_and_cause():
     grey = warnings_for(**{**HEALTHY, "spread": 14.5})["grey"]
-    assert grey == ("grey image: the pixel spread is 14 on the 0-255 scale (the starting noise has 74): the learning "
-                    "rate is too small or the L2 term too strong")
+    assert grey == ("grey image: the pixel spread is 14 on the 0-255 scale (the starting noise has 74): the steps "
+                    "are too small (is the learning rate too small?) or the L2 term too strong")
     saturated = warnings_for(**{**HEALTHY, "saturated": 0.995})["saturated"]
-    assert saturated == "saturated image: 100% of the pixel values are at 0 or 255 (the learning rate is too large)"
+    assert saturated == ("saturated image: 100% of the pixel values are at 0 or 255: the steps are too large (is the "
+                         "learning rate too large?)")
     flat = warnings_for(**{**HEALTHY, "final_score": 2.4, "iterations": 20})["not rising"]
     assert flat.startswith("the raw target score does not rise (2.0 -> 2.4 in 20 iterations)")
 

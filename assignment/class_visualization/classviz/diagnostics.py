@@ -34,6 +34,7 @@ import numpy as np
 
 from .classes import class_name
 from .image import deprocess_image
+from .squeezenet import IMAGE_SIZE
 from .transforms import jitter
 
 GREY_SPREAD = 20.0
@@ -169,15 +170,16 @@ def warnings_for(*, spread, saturated, start_score, final_score, step_slope=None
                            "the loss is the raw score of the target class"}
     found = {}
     if saturated >= SATURATED_SHARE:
-        found["saturated"] = (f"saturated image: {100 * saturated:.0f}% of the pixel values are at 0 or 255 (the "
-                              "learning rate is too large)")
+        found["saturated"] = (f"saturated image: {100 * saturated:.0f}% of the pixel values are at 0 or 255: the steps "
+                              "are too large (is the learning rate too large?)")
     if spread < GREY_SPREAD:
         found["grey"] = (f"grey image: the pixel spread is {spread:.0f} on the 0-255 scale (the starting noise has "
-                         f"{START_SPREAD:.0f}): the learning rate is too small or the L2 term too strong")
+                         f"{START_SPREAD:.0f}): the steps are too small (is the learning rate too small?) or the L2 "
+                         "term too strong")
     if not found and not_rising:
         found["not rising"] = (f"the raw target score does not rise ({start_score:.1f} -> {final_score:.1f} in "
-                               f"{iterations} iterations): the learning rate is too small, or so large that the "
-                               "image oscillates")
+                               f"{iterations} iterations): the steps are too small, or so large that the image "
+                               "oscillates")
     return found
 
 
@@ -195,15 +197,13 @@ def scores_function(model):
     A Keras model called eagerly costs about 100 ms per call here, its traced graph about 12 ms. Cached per
     model (weakly: the cache does not keep the model alive).
     """
-    try:
+    if model in _FORWARDS:
         return _FORWARDS[model]
-    except (KeyError, TypeError):
-        pass
     import tensorflow as tf
 
     model_ref = weakref.ref(model)
     forward = tf.function(lambda X: model_ref()(X), autograph=False,
-                          input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+                          input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32)])
     _FORWARDS[model] = forward
     return forward
 
