@@ -54,7 +54,7 @@ ZEROS = np.zeros((1, 224, 224, 3), np.float32)
 # --- the top-1 iteration and the rank ------------------------------------------------------------------------
 
 def test_step_loop_finds_the_top1_iteration_at_its_checks():
-    # m = 0.05 t: top-1 from t = 11 on; the step loop checks at t = 0, 10, 20 -> 20
+    # m = 0.05 t: top-1 from t = 11 on; the step loop checks at t = 0 and 20 -> 20
     result = create_class_visualization(7, MeanStandIn(), step=add_learning_rate, X0=ZEROS, num_iterations=25,
                                         learning_rate=0.05)
     d = result.diagnostics[0]
@@ -81,7 +81,7 @@ def test_not_top1_gives_the_rank_and_the_top1_class():
 
 
 def test_top1_only_at_the_end_counts_the_final_image():
-    # m = 0.05 t: top-1 from t = 11 on, checks at 0 and 10 only: the final image (after 12 iterations) decides
+    # m = 0.05 t: top-1 from t = 11 on, a check at 0 only: the final image (after 12 iterations) decides
     result = create_class_visualization(7, MeanStandIn(), step=add_learning_rate, X0=ZEROS, num_iterations=12,
                                         learning_rate=0.05)
     assert result.diagnostics[0].outcome == "top-1 at iteration 12"

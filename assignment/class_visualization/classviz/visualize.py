@@ -126,11 +126,11 @@ class AscentLoop:
     """How the iterations of :func:`create_class_visualization` run (override :meth:`run`).
 
     Attributes:
-        check_every: period, in iterations, of the diagnostics' top-1 check (a forward pass of the whole
-            classifier; see :class:`classviz.diagnostics.Monitor`).
+        check_every: period, in iterations, of the diagnostics' top-1 check (all 1000 raw scores of the images;
+            see :class:`classviz.diagnostics.Monitor`).
     """
 
-    check_every = 10
+    check_every = 20
 
     def run(self, model, X, targets, rng, iterations, settings: Settings, callback, seconds, monitor=None):
         """Run the iterations on ``X`` and return ``(X, history)``.
@@ -157,8 +157,10 @@ class AscentLoop:
 class StepLoop(AscentLoop):
     """The seed's loop in NumPy around a step with the assignment's signature, one image at a time.
 
-    Its top-1 check is a traced forward pass of the whole model every :attr:`check_every` = 10 iterations, until
-    every image has been top-1 (about a third of an iteration each; see BENCHMARKS.md for the measured cost).
+    Its top-1 check is a traced forward pass of the whole model, every :attr:`check_every` = 20 iterations until
+    every image has been top-1: a forward pass costs about half an iteration (the backward pass costs about as much
+    as the forward), so the worst case -- a target never top-1 -- costs about 4% of a 100-iteration run with the
+    first step's slope probe (see BENCHMARKS.md).
 
     Args:
         step: ``step(model, X, target_y, l2_reg, learning_rate) -> X_new`` (X float32 (1, 224, 224, 3)), one
