@@ -41,18 +41,19 @@ GREY_SPREAD = 20.0
 """Below this standard deviation of the final image's deprocessed pixel values (0-255 scale), warn of a grey
 image: the step is too small or the L2 term too strong.
 
-Measured after 100 iterations (6 classes, seed 0): the seed's defaults give 45-57; learning_rate 5 gives 28-35,
-2.5 gives 17-25; learning_rate 0.01-1 gives 13-17 (blurred noise: ten blurs of sigma 0.5 take the starting
-noise's 74 down to 14.5); l2_reg 0.03 gives 11-16 and 0.019 gives 14-31. Far too large steps give 50-127."""
+Measured after 100 iterations (6 classes, seed 0): the seed's defaults give 45-57 (37-56 over the 50 classes of
+``bench/bench_quality.py``, 38-58 after 200 iterations); learning_rate 5 gives 28-35, 2.5 gives 17-25;
+learning_rate 0.01-1 gives 13-17 (blurred noise: ten blurs of sigma 0.5 take the starting noise's 74 down to
+14.5); l2_reg 0.03 gives 11-16 and 0.019 gives 14-31. Far too large steps give 50-127."""
 
 SATURATED_SHARE = 0.25
 """At or above this share of the final image's deprocessed pixel values at 0 or 255, warn of saturation: the
 step is too large.
 
-Measured after 100 iterations (6 classes, seed 0): the seed's defaults give 0.017-0.048; l2_reg 0 or
-learning_rate 100 give up to 0.095; learning_rate 1000 gives 0.02-0.23 (there the L2 term flips the image's sign
-every step: no saturation, but the score falls); learning_rate 2000 or more, or l2_reg 0.1, give 0.99-1.00.
-The starting noise has 0.004."""
+Measured after 100 iterations (6 classes, seed 0): the seed's defaults give 0.017-0.048 (0.006-0.048 over the 50
+classes of ``bench/bench_quality.py``, up to 0.052 after 200 iterations); l2_reg 0 or learning_rate 100 give up to
+0.095; learning_rate 1000 gives 0.02-0.23 (there the L2 term flips the image's sign every step: no saturation,
+but the score falls); learning_rate 2000 or more, or l2_reg 0.1, give 0.99-1.00. The starting noise has 0.004."""
 
 MIN_RISE = 1.0
 """Below this rise of the raw target score (final minus start, raw-score units), the score is "not rising".
