@@ -159,8 +159,8 @@ class StepLoop(AscentLoop):
 
     Its top-1 check is a traced forward pass of the whole model, every :attr:`check_every` = 20 iterations until
     every image has been top-1: a forward pass costs about half an iteration (the backward pass costs about as much
-    as the forward), so the worst case -- a target never top-1 -- costs about 4% of a 100-iteration run with the
-    first step's slope probe (see BENCHMARKS.md).
+    as the forward), so the worst case -- a target never top-1 -- costs 3.4% of a 100-iteration run, the first
+    step's slope probe included (measured; see BENCHMARKS.md).
 
     Args:
         step: ``step(model, X, target_y, l2_reg, learning_rate) -> X_new`` (X float32 (1, 224, 224, 3)), one
