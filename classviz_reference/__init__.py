@@ -21,7 +21,8 @@ def create_class_visualization(target_y, model, **kwargs):
             (default True) as in :func:`compiled_ascent_step`.
 
     Returns:
-        :class:`classviz.visualize.VisualizationResult` with ``history`` (per-iteration raw target scores).
+        :class:`classviz.visualize.VisualizationResult` with ``history`` (per-iteration raw target scores) and
+        ``diagnostics`` (per image: top-1 iteration, rank, warnings; the top-1 check runs every 5 iterations).
     """
     from classviz.visualize import create_class_visualization as run
 

@@ -1,7 +1,10 @@
 """The instructor's command line: ``python -m classviz_reference visualize --class tarantula --out tarantula.png``.
 
 Images made with the compiled reference loop (:class:`classviz_reference.CompiledLoop`): one PNG per class, and a
-grid for several. ``python -m classviz_reference --help`` lists the options.
+grid for several whose panel titles give each outcome. For each class it prints the diagnostics' line
+(:mod:`classviz.diagnostics`): ``top-1 at iteration N`` or ``not top-1 (rank R; top-1 is NAME)``, the raw target
+score from start to end and any warning (grey, saturated, NaN or inf, score not rising), then the top-5 classes.
+``python -m classviz_reference --help`` lists the options.
 """
 
 from __future__ import annotations
@@ -19,20 +22,20 @@ GRID_COLUMNS = 4
 """Images per row of the grid saved for several classes."""
 
 
-def _save_grid(path: Path, images, titles) -> None:
-    """Save uint8 (N, 224, 224, 3) images as one PNG, up to GRID_COLUMNS per row, each titled."""
+def _save_grid(path: Path, images, titles, colors=None) -> None:
+    """Save uint8 (N, 224, 224, 3) images as one PNG, up to GRID_COLUMNS per row, each titled (in its color)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     cols = min(len(images), GRID_COLUMNS)
     rows = -(-len(images) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.8 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, img, title in zip(axes.flat, images, titles):
+    for ax, img, title, color in zip(axes.flat, images, titles, colors or ["black"] * len(titles)):
         ax.imshow(img)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=10, color=color)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -63,11 +66,14 @@ def cmd_visualize(args) -> int:
         Image.fromarray(img, mode="RGB").save(path)
     if len(targets) > 1:
         grid = out.with_name(f"{out.stem}_grid.png")
-        _save_grid(grid, images, [f"{y} {class_name(y)}" for y in targets])
+        _save_grid(grid, images, [f"{y} {class_name(y)}\n{d.title()}" for y, d in zip(targets, result.diagnostics)],
+                   ["black" if d.rank == 1 and not d.warnings else "firebrick" for d in result.diagnostics])
         print(f"grid: {grid}")
-    for i, (path, y, score, top) in enumerate(zip(paths, targets, result.target_scores, result.top_k(5))):
+    for i, (path, diagnosis, top) in enumerate(zip(paths, result.diagnostics, result.top_k(5))):
         ranked = ", ".join(f"{k} {class_name(k)} ({result.scores[i][k]:.1f})" for k in top)
-        print(f"{path}: class {y} '{class_name(y)}', final raw score {score:.2f}; top-5: {ranked}")
+        print(f"{path}: {diagnosis.line()}\n    top-5: {ranked}")
+    if result.diagnostics and result.diagnostics[0].iterations < args.iterations:
+        print(f"stopped after {result.diagnostics[0].iterations} of {args.iterations} iterations: every image is NaN")
     if args.iterations:
         print(f"gradient ascent: {args.iterations} iterations of {len(targets)} image(s) in "
               f"{result.seconds[-1]:.2f} s; {result.ms_per_iteration:.1f} ms/iteration after the first "
@@ -96,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     vis = sub.add_parser("visualize", help="generate class visualizations with the pretrained SqueezeNet 1.1",
                          description="Gradient ascent from seeded noise on the raw score of each class; saves a "
-                                     "224x224 PNG per class (and a grid for several) and prints the final raw "
-                                     "score and the top-5 classes.")
+                                     "224x224 PNG per class (and a grid for several) and prints, per class, "
+                                     "whether and when it became the network's top-1 class, any warning (grey, "
+                                     "saturated, NaN, score not rising) and the top-5 classes.")
     vis.add_argument("--class", dest="classes", nargs="+", required=True, metavar="CLASS",
                      help="ImageNet class name (case-insensitive) or index in [0, 1000); several allowed")
     vis.add_argument("--iterations", type=int, default=DEFAULTS["num_iterations"])

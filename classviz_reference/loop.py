@@ -9,7 +9,9 @@ plugs it into :func:`classviz.visualize.create_class_visualization`; X stays a t
 Only the target scores s_{y_i} are needed, so for the SqueezeNet 1.1 of :mod:`classviz.squeezenet` the
 compiled iteration evaluates the classifier (``conv25``, a 1x1 convolution to 1000 channels, about a quarter of
 the network's multiply-adds) for the target channel of each image only: the same scores and the same input
-gradient as the full model, for about 75% of the arithmetic (see BENCHMARKS.md).
+gradient as the full model, for about 75% of the arithmetic (see BENCHMARKS.md). The diagnostics' top-1 check
+(:mod:`classviz.diagnostics`) needs all 1000 scores: on check iterations the graph runs the rest of the classifier
+on the features it has already computed (a quarter of a forward pass), and only then.
 
 The ascent step written here is the answer to the assignment: this package is never released to students.
 """
@@ -124,12 +126,14 @@ def compiled_ascent_step(model, batch_size: int | None = None, *, class_head: bo
             False always runs the full model (for benchmarks).
 
     Returns:
-        A ``tf.function`` ``step(X, target_y, dy, dx, l2_reg, learning_rate, blur=False)
-        -> (X_new, target_scores)`` with X float32 (N, 224, 224, 3) preprocessed, target_y int32 (N,), dy/dx
-        int32 scalars (pixels), l2_reg and learning_rate float32 scalars and blur a bool scalar;
-        ``target_scores`` float32 (N,) are the raw target scores of the jittered input before the step.
-        Cached per (model, batch_size, class_head); its input signature is fixed, so it traces once and never
-        retraces.
+        A ``tf.function`` ``step(X, target_y, dy, dx, l2_reg, learning_rate, blur=False, all_scores=False)
+        -> (X_new, target_scores, scores, finite)`` with X float32 (N, 224, 224, 3) preprocessed, target_y int32
+        (N,), dy/dx int32 scalars (pixels), l2_reg and learning_rate float32 scalars, blur and all_scores bool
+        scalars; ``target_scores`` float32 (N,) are the raw target scores of the jittered input before the step,
+        ``scores`` float32 (N, 1000) all its raw scores when ``all_scores`` (zeros otherwise, unless the full model
+        runs anyway), and ``finite`` bool (N,) whether the step's result (before clipping) holds only finite
+        values. Cached per (model, batch_size, class_head); its input signature is fixed, so it traces once and
+        never retraces.
 
     Raises:
         ValueError: ``batch_size`` is not None or an integer >= 1.
@@ -152,30 +156,43 @@ def compiled_ascent_step(model, batch_size: int | None = None, *, class_head: bo
     spec = tf.TensorSpec
 
     def target_scores_of(Xj, target_y):
+        """(target scores (N,), and what all scores need: the full scores, or the classifier's input features)."""
         if head is None:
             scores = model_ref()(Xj)
-            return tf.gather(scores, target_y[:, None], axis=1, batch_dims=1)[:, 0]
+            return tf.gather(scores, target_y[:, None], axis=1, batch_dims=1)[:, 0], scores
         features, kernel, bias = head
+        F = features(Xj)
         columns = tf.gather(tf.reshape(kernel, kernel.shape[2:]), target_y, axis=1)  # (512, N)
-        z = tf.einsum("nhwc,cn->nhw", features(Xj), columns) + tf.gather(bias, target_y)[:, None, None]
-        return tf.reduce_mean(tf.nn.relu(z), axis=[1, 2])
+        z = tf.einsum("nhwc,cn->nhw", F, columns) + tf.gather(bias, target_y)[:, None, None]
+        return tf.reduce_mean(tf.nn.relu(z), axis=[1, 2]), F
+
+    def all_scores_of(scores_or_features, wanted):
+        if head is None:
+            return scores_or_features
+        _, kernel, bias = head
+        F = scores_or_features
+        return tf.cond(wanted, lambda: tf.reduce_mean(tf.nn.relu(
+            tf.nn.conv2d(F, kernel, strides=1, padding="VALID") + bias), axis=[1, 2]),
+            lambda: tf.zeros(tf.stack([tf.shape(F)[0], kernel.shape[-1]])))
 
     @tf.function(input_signature=[spec([batch_size, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32),
                                   spec([batch_size], tf.int32), spec([], tf.int32), spec([], tf.int32),
-                                  spec([], tf.float32), spec([], tf.float32), spec([], tf.bool)], autograph=False)
-    def step(X, target_y, dy, dx, l2_reg, learning_rate, blur=False):
+                                  spec([], tf.float32), spec([], tf.float32), spec([], tf.bool), spec([], tf.bool)],
+                 autograph=False)
+    def step(X, target_y, dy, dx, l2_reg, learning_rate, blur=False, all_scores=False):
         Xj = tf.roll(X, shift=[dy, dx], axis=[1, 2])
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(Xj)
-            target_scores = target_scores_of(Xj, target_y)
+            target_scores, for_all_scores = target_scores_of(Xj, target_y)
             score_sum = tf.reduce_sum(target_scores)
         ds = tape.gradient(score_sum, Xj, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         # unjitter(Xj + lr * (ds - 2 l2_reg Xj)) = X (1 - 2 lr l2_reg) + lr unjitter(ds): the L2 term's gradient
         # in closed form (its value is never needed), and one roll of ds instead of one of the sum.
         X = X * (1.0 - 2.0 * learning_rate * l2_reg) + learning_rate * tf.roll(ds, shift=[-dy, -dx], axis=[1, 2])
+        finite = tf.reduce_all(tf.math.is_finite(X), axis=[1, 2, 3])
         X = tf.minimum(tf.maximum(X, low), high)
         X = tf.cond(blur, lambda: blur_tensor(X, BLUR_SIGMA), lambda: X)
-        return X, target_scores
+        return X, target_scores, all_scores_of(for_all_scores, all_scores), finite
 
     cached[key] = step
     return step
@@ -188,15 +205,20 @@ class CompiledLoop(AscentLoop):
     :func:`classviz.random_jitter_offsets` call per iteration, in order); jitter, step, un-jitter, clip and the
     blur of blur iterations run in one graph call per iteration, X stays a tensor and is copied to the host only
     for ``callback`` and at the end. ``history`` holds the raw target scores of each iteration's jittered input.
+    The diagnostics' top-1 check runs every :attr:`check_every` = 5 iterations until every image has been top-1
+    (the rest of the classifier on features already computed: about 1 ms per check against a 16 ms iteration, at
+    most 1.5% of a run; see BENCHMARKS.md).
 
     Args:
         class_head: see :func:`compiled_ascent_step` (False: the full 1000-class head, for benchmarks).
     """
 
+    check_every = 5
+
     def __init__(self, class_head: bool = True):
         self.class_head = class_head
 
-    def run(self, model, X, targets, rng, iterations, settings, callback, seconds):
+    def run(self, model, X, targets, rng, iterations, settings, callback, seconds, monitor=None):
         import time
 
         import tensorflow as tf
@@ -206,7 +228,7 @@ class CompiledLoop(AscentLoop):
         y = tf.constant(targets, tf.int32)
         l2 = tf.constant(settings.l2_reg, tf.float32)
         lr = tf.constant(settings.learning_rate, tf.float32)
-        blur_flags = (tf.constant(False), tf.constant(True))
+        flags = (tf.constant(False), tf.constant(True))
         shifts = {}  # int32 scalar tensors of the offsets met so far (at most 2 * max_jitter + 1)
 
         def shift(k):
@@ -219,9 +241,17 @@ class CompiledLoop(AscentLoop):
         start = time.perf_counter()
         for t in iterations:
             dy, dx = random_jitter_offsets(rng, settings.max_jitter)
-            Xt, target_scores = compiled(Xt, y, shift(dy), shift(dx), l2, lr, blur_flags[t % settings.blur_every == 0])
+            wanted = monitor is not None and monitor.wants_scores(t)
+            Xt, target_scores, all_scores, finite = compiled(Xt, y, shift(dy), shift(dx), l2, lr,
+                                                             flags[t % settings.blur_every == 0], flags[wanted])
             scores.append(target_scores)
+            if monitor is not None:
+                monitor.observe_step_result(t, finite.numpy())
+                if wanted:
+                    monitor.observe_scores(t, all_scores.numpy())
             seconds.append(time.perf_counter() - start)  # eager calls on the CPU return when the graph has run
+            if monitor is not None and monitor.must_stop(Xt):
+                break
             if callback is not None and settings.shown(t):
                 callback(t, np.array(Xt))
         history = list(tf.stack(scores).numpy()) if scores else []

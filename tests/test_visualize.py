@@ -1,5 +1,7 @@
 """The reference objective, the compiled reference loop and the step loop, on a stand-in with known gradients."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -26,8 +28,8 @@ def test_compiled_step_equals_the_seed_iteration(linear_model, batch_size, blur)
     X = initial_image(np.random.default_rng(1), 2)
     targets = [76, 130]
     step = compiled_ascent_step(linear_model, batch_size)
-    out, scores = step(tf.constant(X), tf.constant(targets), tf.constant(3), tf.constant(-5),
-                       tf.constant(1e-3), tf.constant(25.0), tf.constant(blur))
+    out, scores, all_scores, finite = step(tf.constant(X), tf.constant(targets), tf.constant(3), tf.constant(-5),
+                                           tf.constant(1e-3), tf.constant(25.0), tf.constant(blur), tf.constant(True))
     Xj = classviz.jitter(X, 3, -5)
     grad = np.concatenate([linear_model.score_gradient(y) for y in targets]) - 2e-3 * Xj
     expected = classviz.clip_to_valid_range(classviz.unjitter(Xj + 25.0 * grad, 3, -5))
@@ -35,6 +37,8 @@ def test_compiled_step_equals_the_seed_iteration(linear_model, batch_size, blur)
         expected = classviz.blur_image(expected, sigma=BLUR_SIGMA)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(scores.numpy(), np.asarray(linear_model(Xj))[[0, 1], targets], rtol=1e-5)
+    np.testing.assert_allclose(all_scores.numpy(), np.asarray(linear_model(Xj)), rtol=1e-5, atol=1e-5)
+    assert finite.numpy().tolist() == [True, True]
     assert compiled_ascent_step(linear_model, batch_size) is step  # cached per model and batch size
     assert step.experimental_get_tracing_count() == 1  # blur is a tensor too: one graph for both cases
 
@@ -132,7 +136,8 @@ def test_command_line_main_job(tmp_path, squeezenet, weights_dir, capsys):
     assert main(["visualize", "--class", "tarantula", "--iterations", "100", "--seed", "0", "--out", str(out),
                  "--weights", str(weights_dir), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "class 76 'tarantula', final raw score" in printed and "top-5: 76 tarantula" in printed
+    assert re.search(r"t\.png: 76 tarantula: top-1 at iteration \d+, raw score [\d.]+ -> [\d.]+\n", printed), printed
+    assert "top-5: 76 tarantula" in printed
     img = np.asarray(Image.open(out))
     assert img.shape == (224, 224, 3) and img.dtype == np.uint8
     scores = np.asarray(squeezenet(classviz.preprocess_image(img)[None]))[0]
@@ -193,9 +198,10 @@ def test_command_line_several_classes_is_one_batch_with_a_grid(tmp_path, weights
                  "--out", str(out), "--weights", str(weights_dir)]) == 0
     captured = capsys.readouterr()
     names = ["many_76_tarantula.png", "many_130_flamingo.png", "many_963_pizza.png", "many_76_tarantula_2.png"]
-    for name in names:
+    for name, label in zip(names, ["76 tarantula", "130 flamingo", "963 pizza", "76 tarantula"]):
         assert Image.open(tmp_path / name).size == (224, 224)
-        assert f"{tmp_path / name}: class" in captured.out
+        line = next(line for line in captured.out.splitlines() if line.startswith(f"{tmp_path / name}: "))
+        assert re.search(rf": {label}: (top-1 at iteration \d+|not top-1 \(rank \d+; top-1 is [^)]+\))", line), line
     grid = Image.open(tmp_path / "many_grid.png")
     assert grid.size[0] > 3 * grid.size[1]  # one row of four titled panels
     assert "3 iterations of 4 image(s)" in captured.out and "ms/iteration" in captured.out

@@ -17,6 +17,9 @@ This module holds the loop, never the gradient of the objective: the step (2.) i
 assignment, the student's ``class_visualization_update_step`` -- and it is released to students with the whole
 package. A faster loop can be plugged in as an :class:`AscentLoop` (the course's compiled reference loop is
 one; it lives outside this package, with the reference solution).
+
+Every run is diagnosed (:mod:`classviz.diagnostics`): the loop reports to a monitor that only observes, and the
+result says per image whether the target became the top-1 class, when, and what looks wrong if not.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 
 from ._checks import check_batch, check_number
 from .classes import class_index
+from .diagnostics import ImageDiagnosis, Monitor
 from .image import clip_to_valid_range, preprocess_image
 from .squeezenet import IMAGE_SIZE
 from .transforms import blur_image, jitter, random_jitter_offsets, unjitter
@@ -52,12 +56,16 @@ class VisualizationResult:
             reports them (an :class:`AscentLoop` may; the step loop does not).
         seconds: per iteration, wall-clock seconds (float) from the start of the loop to the end of that
             iteration.
+        diagnostics: per image, an :class:`classviz.diagnostics.ImageDiagnosis`: the iteration at which the target
+            became the top-1 class, its final rank, the top-1 class, and warnings (grey, saturated, NaN or inf,
+            descent, not rising); ``diagnostics[i].line()`` says it in one line.
     """
     images: np.ndarray
     target_y: list
     scores: np.ndarray
     history: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
+    diagnostics: list[ImageDiagnosis] = field(default_factory=list)
 
     @property
     def ms_per_iteration(self) -> float:
@@ -115,9 +123,16 @@ class Settings:
 
 
 class AscentLoop:
-    """How the iterations of :func:`create_class_visualization` run (override :meth:`run`)."""
+    """How the iterations of :func:`create_class_visualization` run (override :meth:`run`).
 
-    def run(self, model, X, targets, rng, iterations, settings: Settings, callback, seconds):
+    Attributes:
+        check_every: period, in iterations, of the diagnostics' top-1 check (all 1000 raw scores of the images;
+            see :class:`classviz.diagnostics.Monitor`).
+    """
+
+    check_every = 20
+
+    def run(self, model, X, targets, rng, iterations, settings: Settings, callback, seconds, monitor=None):
         """Run the iterations on ``X`` and return ``(X, history)``.
 
         Args:
@@ -129,6 +144,8 @@ class AscentLoop:
             settings: the hyper-parameters.
             callback: None or ``callback(t, X)`` to call when ``settings.shown(t)``.
             seconds: list to append, after each iteration, the seconds since the loop started.
+            monitor: None or the run's :class:`classviz.diagnostics.Monitor`, to report to as it asks; the loop
+                stops early only when :meth:`~classviz.diagnostics.Monitor.must_stop` says so (every image NaN).
 
         Returns:
             ``(X, history)``: float32 (N, 224, 224, 3) NumPy images and a list (maybe empty) of per-iteration
@@ -139,6 +156,11 @@ class AscentLoop:
 
 class StepLoop(AscentLoop):
     """The seed's loop in NumPy around a step with the assignment's signature, one image at a time.
+
+    Its top-1 check is a traced forward pass of the whole model, every :attr:`check_every` = 20 iterations until
+    every image has been top-1: a forward pass costs about half an iteration (the backward pass costs about as much
+    as the forward), so the worst case -- a target never top-1 -- costs 3.4% of a 100-iteration run, the first
+    step's slope probe included (measured; see BENCHMARKS.md).
 
     Args:
         step: ``step(model, X, target_y, l2_reg, learning_rate) -> X_new`` (X float32 (1, 224, 224, 3)), one
@@ -152,18 +174,22 @@ class StepLoop(AscentLoop):
                             f"or an AscentLoop, but got {type(step).__name__}")
         self.step = step
 
-    def run(self, model, X, targets, rng, iterations, settings, callback, seconds):
+    def run(self, model, X, targets, rng, iterations, settings, callback, seconds, monitor=None):
         start = time.perf_counter()
         for t in iterations:
             dy, dx = random_jitter_offsets(rng, settings.max_jitter)
-            X = np.concatenate([
+            stepped = np.concatenate([
                 unjitter(np.asarray(self.step(model, jitter(X[i:i + 1], dy, dx), targets[i], settings.l2_reg,
                                               settings.learning_rate), dtype=np.float32), dy, dx)
                 for i in range(len(targets))])
-            X = clip_to_valid_range(X)
+            if monitor is not None:
+                monitor.observe_step(t, model, X, stepped, dy, dx)
+            X = clip_to_valid_range(stepped)
             if t % settings.blur_every == 0:
                 X = blur_image(X, sigma=BLUR_SIGMA)
             seconds.append(time.perf_counter() - start)
+            if monitor is not None and monitor.must_stop(X):
+                break
             if callback is not None and settings.shown(t):
                 callback(t, X)
         return X, []
@@ -193,7 +219,9 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
 
     Returns:
         :class:`VisualizationResult` (its ``seconds`` time every iteration; ``ms_per_iteration`` is the cost of
-        one iteration after the first).
+        one iteration after the first; ``diagnostics`` say per image whether the target became the top-1 class
+        and what looks wrong if not). The loop stops before ``num_iterations`` only when every image has become
+        NaN (see :mod:`classviz.diagnostics`); the diagnostics never change the images or the random numbers.
 
     Raises:
         TypeError, ValueError: an unknown keyword, a bad class, step or start image, or a hyper-parameter of the
@@ -218,9 +246,11 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
         from tqdm.auto import tqdm
         iterations = tqdm(iterations, desc="gradient ascent", unit="it")
     seconds = []
-    X, history = loop.run(model, X, targets, rng, iterations, settings, callback, seconds)
+    monitor = Monitor(targets, loop.check_every)
+    X, history = loop.run(model, X, targets, rng, iterations, settings, callback, seconds, monitor)
     scores = np.asarray(model(tf.constant(X)), dtype=np.float32)
-    return VisualizationResult(images=X, target_y=targets, scores=scores, history=history, seconds=seconds)
+    return VisualizationResult(images=X, target_y=targets, scores=scores, history=history, seconds=seconds,
+                               diagnostics=monitor.diagnose(X, scores))
 
 
 COMPILE_PITFALLS = (

@@ -1,0 +1,312 @@
+"""Did the visualization work, and if not, why? Per-image diagnostics observed during the loop.
+
+Rule of this module: the loop hands a :class:`Monitor` what it computes anyway (or what costs little more), the
+monitor never changes the loop's images, its random numbers or the calls of the step, and
+:meth:`Monitor.diagnose` turns what it saw into one :class:`ImageDiagnosis` per image: whether the target class
+became the network's top-1 class and when, its final rank, and warnings that name a symptom and its likely cause.
+
+What is observed, and when (iteration ``t`` counts from 0; "the image after N iterations" is the input of
+iteration N, circularly shifted by that iteration's jitter, which is what the network sees):
+
+* every ``check_every`` iterations (``t = 0, check_every, ...``) until every image has been top-1 at least once:
+  the 1000 raw class scores of the images, for the first iteration at which the target is top-1 and for the
+  starting raw target score (``t = 0``);
+* every iteration: whether the step's result holds NaN or inf values; the loop stops once every image is NaN
+  (a NaN value of X stays NaN through ``X + learning_rate * dX``, un-jitter, clipping and blur, so nothing is
+  left to compute);
+* the first step of a loop around a step function (:class:`classviz.visualize.StepLoop`): the slope of the raw
+  target score along the step, ``(s_y(Xj + h u) - s_y(Xj - h u)) / 2h`` with ``u`` the unit vector of the
+  step's change ``X_new - Xj`` and ``h = PROBE_FRACTION * ||Xj||`` (two forward passes, once);
+* at the end: the final raw scores, and the pixel spread and saturated share of the deprocessed final image.
+
+The thresholds (:data:`GREY_SPREAD`, :data:`SATURATED_SHARE`, :data:`MIN_RISE`) were set from runs of the
+compiled reference loop and of a descending step on the real SqueezeNet 1.1 weights, 6 classes (76 tarantula,
+217 English springer, 130 flamingo, 963 pizza, 1 goldfish, 340 zebra), seed 0; their docstrings give the
+figures. ``bench/bench_quality.py`` measures the outcome over 50 classes (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .classes import class_name
+from .image import deprocess_image
+from .squeezenet import IMAGE_SIZE
+from .transforms import jitter
+
+GREY_SPREAD = 20.0
+"""Below this standard deviation of the final image's deprocessed pixel values (0-255 scale), warn of a grey
+image: the step is too small or the L2 term too strong.
+
+Measured after 100 iterations (6 classes, seed 0): the seed's defaults give 45-57 (37-56 over the 50 classes of
+``bench/bench_quality.py``, 38-58 after 200 iterations); learning_rate 5 gives 28-35, 2.5 gives 17-25;
+learning_rate 0.01-1 gives 13-17 (blurred noise: ten blurs of sigma 0.5 take the starting noise's 74 down to
+14.5); l2_reg 0.03 gives 11-16 and 0.019 gives 14-31. Far too large steps give 50-127."""
+
+SATURATED_SHARE = 0.25
+"""At or above this share of the final image's deprocessed pixel values at 0 or 255, warn of saturation: the
+step is too large.
+
+Measured after 100 iterations (6 classes, seed 0): the seed's defaults give 0.017-0.048 (0.006-0.048 over the 50
+classes of ``bench/bench_quality.py``, up to 0.052 after 200 iterations); l2_reg 0 or learning_rate 100 give up to
+0.095; learning_rate 1000 gives 0.02-0.23 (there the L2 term flips the image's sign every step: no saturation,
+but the score falls); learning_rate 2000 or more, or l2_reg 0.1, give 0.99-1.00. The starting noise has 0.004."""
+
+MIN_RISE = 1.0
+"""Below this rise of the raw target score (final minus start, raw-score units), the score is "not rising".
+
+Measured (6 classes, seed 0): with the seed's defaults the score rises by 2.0-12 after 5 iterations, 6.5-55 after
+10 and 57-168 after 100; a descending step changes it by -5.6 to -0.4 (the raw score, a mean of ReLU outputs,
+cannot fall below 0); learning_rate 0.01 by -1.9 to +0.6 after 20 to 100 iterations."""
+
+PROBE_FRACTION = 0.01
+"""Half-width ``h`` of the first step's slope probe, as a fraction of the jittered image's L2 norm.
+
+With ``h = 0.01 ||Xj||`` (about 5 for the starting noise) the slope along an ascent step was +0.06 to +0.34 (8
+classes; the same for learning rates 0.01, 25 and 1e4, and for the half L2 term) and exactly its negative along
+a descent step: the sign separates ascent from descent whatever the step's size."""
+
+START_SPREAD = 255.0 / np.sqrt(12.0)
+"""Pixel spread of the starting noise ``255 * U[0, 1)`` (73.6, 0-255 scale), for the grey-image message."""
+
+
+@dataclass(frozen=True)
+class ImageDiagnosis:
+    """What became of one image of a run (see the module docstring for how each value is observed).
+
+    Attributes:
+        target_y: the target class index.
+        iterations: iterations run (fewer than asked when the loop stopped on NaN).
+        first_top1: the first iteration count N at which the image after N iterations had the target as the top-1
+            class (checked every ``check_every`` iterations, and on the final image), or None.
+        rank: final rank of the target among the 1000 raw scores (1 = top-1), or None when its score is NaN.
+        top1: the final top-1 class index, or None when the scores are NaN.
+        start_score, final_score: raw target score of the starting and of the final image (NaN if not measured).
+        spread: standard deviation of the final image's deprocessed pixel values, 0-255 scale (NaN if not finite).
+        saturated: share of the final image's deprocessed pixel values at 0 or 255 (NaN if not finite).
+        step_slope: slope of the raw target score along the first step, or None when not measured (the compiled
+            reference loop ascends by construction).
+        nonfinite_at: the first iteration (1-based) whose step result held NaN or inf values, or None.
+        warnings: symptom -> one-line message naming the symptom and its likely cause, in order of importance.
+            Symptoms: ``"NaN or inf"``, ``"descent"``, ``"saturated"``, ``"grey"``, ``"not rising"``.
+    """
+    target_y: int
+    iterations: int
+    first_top1: int | None
+    rank: int | None
+    top1: int | None
+    start_score: float
+    final_score: float
+    spread: float
+    saturated: float
+    step_slope: float | None = None
+    nonfinite_at: int | None = None
+    warnings: dict = field(default_factory=dict)
+
+    @property
+    def outcome(self) -> str:
+        """``"top-1 at iteration N"`` or ``"not top-1 (rank R; top-1 is NAME)"`` (or why there is no rank)."""
+        if self.rank is None:
+            return "no valid scores (the image holds NaN values)"
+        if self.rank == 1:
+            return f"top-1 at iteration {self.first_top1}"
+        text = f"not top-1 (rank {self.rank}; top-1 is {class_name(self.top1)})"
+        if self.first_top1 is not None:
+            text += f", though it led at iteration {self.first_top1}"
+        return text
+
+    def line(self) -> str:
+        """One line for a person: class, outcome, raw score from start to end, and any warning."""
+        parts = [f"{self.target_y} {class_name(self.target_y)}: {self.outcome}"]
+        if np.isfinite(self.start_score) and np.isfinite(self.final_score):
+            parts[0] += f", raw score {self.start_score:.1f} -> {self.final_score:.1f}"
+        return "; ".join(parts + [f"warning: {text}" for text in self.warnings.values()])
+
+    def title(self) -> str:
+        """A short label for a figure panel: the outcome in a few words, then the symptoms."""
+        label = (f"top-1 at iteration {self.first_top1}" if self.rank == 1 else "no valid scores"
+                 if self.rank is None else f"rank {self.rank} (top-1: {class_name(self.top1)})")
+        return label + "".join(f"\nwarning: {symptom}" for symptom in self.warnings)
+
+
+def image_statistics(image) -> tuple[float, float]:
+    """Pixel spread and saturated share of one preprocessed image, as a person sees it after deprocessing.
+
+    Args:
+        image: float (224, 224, 3) (any H, W) preprocessed image.
+
+    Returns:
+        ``(spread, saturated)``: the standard deviation of the uint8 deprocessed values (0-255 scale) and the
+        share of them equal to 0 or 255; both NaN when the image holds NaN or inf values.
+    """
+    if not np.isfinite(image).all():
+        return float("nan"), float("nan")
+    pixels = deprocess_image(image)
+    return float(pixels.std(dtype=np.float64)), float(np.mean((pixels == 0) | (pixels == 255)))
+
+
+def warnings_for(*, spread, saturated, start_score, final_score, step_slope=None, nonfinite_at=None,
+                 iterations=0) -> dict:
+    """The warnings of one image from its observed values (see :class:`ImageDiagnosis` for their meaning).
+
+    Rules: NaN or inf alone (nothing else can be judged); a falling score along a downhill first step is
+    descent (and the grey or saturated image it leaves is its consequence, not reported); otherwise
+    saturation (``saturated >= SATURATED_SHARE``), a grey image (``spread < GREY_SPREAD``), and, when neither
+    explains it, a raw target score that rose by less than :data:`MIN_RISE`.
+
+    Returns:
+        dict symptom -> message, in order of importance (empty when nothing looks wrong).
+    """
+    if nonfinite_at is not None:
+        return {"NaN or inf": f"NaN or inf values: the step returned them at iteration {nonfinite_at} (look for a "
+                              "division by zero, a log of 0, or a learning rate so large that values overflow)"}
+    rise = final_score - start_score
+    not_rising = bool(np.isfinite(rise)) and rise < MIN_RISE
+    if not_rising and step_slope is not None and step_slope < 0:
+        return {"descent": f"the raw target score falls ({start_score:.1f} -> {final_score:.1f}) and the first step "
+                           "lowers it: gradient descent instead of ascent? Check the sign of the step, and that "
+                           "the loss is the raw score of the target class"}
+    found = {}
+    if saturated >= SATURATED_SHARE:
+        found["saturated"] = (f"saturated image: {100 * saturated:.0f}% of the pixel values are at 0 or 255: the steps "
+                              "are too large (is the learning rate too large?)")
+    if spread < GREY_SPREAD:
+        found["grey"] = (f"grey image: the pixel spread is {spread:.0f} on the 0-255 scale (the starting noise has "
+                         f"{START_SPREAD:.0f}): the steps are too small (is the learning rate too small?) or the L2 "
+                         "term too strong")
+    if not found and not_rising:
+        found["not rising"] = (f"the raw target score does not rise ({start_score:.1f} -> {final_score:.1f} in "
+                               f"{iterations} iterations): the steps are too small, or so large that the image "
+                               "oscillates")
+    return found
+
+
+def _rank(scores: np.ndarray, y: int) -> int:
+    """1 + the number of classes with a strictly higher raw score than class y."""
+    return 1 + int(np.sum(scores > scores[y]))
+
+
+_FORWARDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def scores_function(model):
+    """``model`` as a ``tf.function`` of float32 (None, 224, 224, 3) images -> (N, 1000) raw scores, traced once.
+
+    A Keras model called eagerly costs about 100 ms per call here, its traced graph about 12 ms. Cached per
+    model (weakly: the cache does not keep the model alive).
+    """
+    if model in _FORWARDS:
+        return _FORWARDS[model]
+    import tensorflow as tf
+
+    model_ref = weakref.ref(model)
+    forward = tf.function(lambda X: model_ref()(X), autograph=False,
+                          input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32)])
+    _FORWARDS[model] = forward
+    return forward
+
+
+class Monitor:
+    """Collects what a loop observes and diagnoses each image at the end (see the module docstring).
+
+    Args:
+        targets: the N target classes.
+        check_every: period, in iterations, of the top-1 check (>= 1).
+    """
+
+    def __init__(self, targets, check_every: int):
+        self.targets = [int(y) for y in targets]
+        self.check_every = int(check_every)
+        n = len(self.targets)
+        self.first_top1: list = [None] * n
+        self.start_scores = np.full(n, np.nan)
+        self.step_slopes: list = [None] * n
+        self.nonfinite_at: list = [None] * n
+        self.iterations = 0
+
+    def wants_scores(self, t: int) -> bool:
+        """Whether iteration t is a top-1 check (t = 0 always: it measures the starting score)."""
+        return t == 0 or (t % self.check_every == 0 and None in self.first_top1)
+
+    def observe_scores(self, t: int, scores) -> None:
+        """Record the (N, 1000) raw scores of the images after t iterations (the inputs of iteration t)."""
+        scores = np.asarray(scores, dtype=np.float32)
+        rows = np.arange(len(self.targets))
+        if t == 0:
+            self.start_scores = scores[rows, self.targets].astype(np.float64)
+        for i, y in enumerate(self.targets):
+            if self.first_top1[i] is None and np.isfinite(scores[i, y]) and _rank(scores[i], y) == 1:
+                self.first_top1[i] = t
+
+    def observe_step_result(self, t: int, finite) -> None:
+        """Record, per image, whether the step's result at iteration t was finite ((N,) bool)."""
+        for i, ok in enumerate(np.asarray(finite).reshape(-1)):
+            if not ok and self.nonfinite_at[i] is None:
+                self.nonfinite_at[i] = t + 1
+        self.iterations = t + 1
+
+    def must_stop(self, X) -> bool:
+        """True when every image is entirely NaN (X: the images after the iteration, NumPy or tensor)."""
+        if None in self.nonfinite_at:
+            return False
+        return bool(np.isnan(np.asarray(X)).all())
+
+    def observe_step(self, t: int, model, X, stepped, dy: int, dx: int) -> None:
+        """What a loop around a step function reports after the steps of iteration t.
+
+        Args:
+            t: the iteration.
+            model: the model the steps use.
+            X: float32 (N, 224, 224, 3) images before the iteration (not jittered).
+            stepped: float32 (N, 224, 224, 3) the steps' results, un-jittered, before clipping.
+            dy, dx: the iteration's jitter offsets.
+        """
+        self.observe_step_result(t, np.isfinite(stepped).all(axis=(1, 2, 3)))
+        if not self.wants_scores(t):
+            return
+        forward = scores_function(model)
+        Xj = jitter(X, dy, dx)
+        if t > 0:
+            self.observe_scores(t, forward(Xj))
+            return
+        # The first step's slope: two probes per image along the step's change, in the same forward pass.
+        with np.errstate(all="ignore"):  # a NaN or inf step gives no slope, and no RuntimeWarning on stderr
+            change = jitter(stepped, dy, dx).astype(np.float64) - Xj
+            norms = np.sqrt(np.sum(change ** 2, axis=(1, 2, 3)))
+            usable = np.isfinite(norms) & (norms > 0)
+            unit = np.where(usable[:, None, None, None], change / np.where(usable, norms, 1.0)[:, None, None, None],
+                            0.0)
+        h = PROBE_FRACTION * np.sqrt(np.sum(Xj.astype(np.float64) ** 2, axis=(1, 2, 3)))
+        probes = np.concatenate([Xj, Xj + h[:, None, None, None] * unit, Xj - h[:, None, None, None] * unit])
+        scores = np.asarray(forward(probes.astype(np.float32)), dtype=np.float64)
+        n = len(self.targets)
+        self.observe_scores(0, scores[:n])
+        for i, y in enumerate(self.targets):
+            if usable[i] and h[i] > 0:
+                self.step_slopes[i] = float((scores[n + i, y] - scores[2 * n + i, y]) / (2 * h[i]))
+
+    def diagnose(self, images, scores) -> list[ImageDiagnosis]:
+        """One :class:`ImageDiagnosis` per image, from the final images (N, 224, 224, 3) and raw scores (N, 1000)."""
+        scores = np.asarray(scores, dtype=np.float32)
+        result = []
+        for i, y in enumerate(self.targets):
+            row = scores[i]
+            finite = bool(np.isfinite(row).all())
+            rank = _rank(row, y) if finite else None
+            first = self.first_top1[i]
+            if first is None and rank == 1:
+                first = self.iterations
+            spread, saturated = image_statistics(images[i])
+            final = float(row[y])
+            warnings = warnings_for(spread=spread, saturated=saturated, start_score=self.start_scores[i],
+                                    final_score=final, step_slope=self.step_slopes[i],
+                                    nonfinite_at=self.nonfinite_at[i], iterations=self.iterations)
+            result.append(ImageDiagnosis(
+                target_y=y, iterations=self.iterations, first_top1=first, rank=rank,
+                top1=int(np.argmax(row)) if finite else None, start_score=float(self.start_scores[i]),
+                final_score=final, spread=spread, saturated=saturated, step_slope=self.step_slopes[i],
+                nonfinite_at=self.nonfinite_at[i], warnings=warnings))
+        return result

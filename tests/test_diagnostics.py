@@ -1,0 +1,338 @@
+"""Diagnostics of a run (classviz.diagnostics): top-1 iteration, rank, warnings; they only observe the loop."""
+
+import re
+
+import numpy as np
+import pytest
+
+import classviz
+from classviz.diagnostics import (GREY_SPREAD, MIN_RISE, SATURATED_SHARE, ImageDiagnosis, Monitor, image_statistics,
+                                  warnings_for)
+from classviz.visualize import Settings, StepLoop, create_class_visualization, initial_image
+from classviz_reference import CompiledLoop, reference_loss_and_gradient
+from classviz_reference import create_class_visualization as reference_run
+
+PIXELS = 224 * 224 * 3
+RIVAL = 0.52
+
+
+class MeanStandIn:
+    """Raw scores that depend on the image's mean m only: ``s_7 = m`` (cock), ``s_9 = RIVAL`` (ostrich), every other
+    class -10. Class 7 is top-1 exactly when m > RIVAL; ``d s_7 / dX = 1 / PIXELS`` at every pixel."""
+
+    def __init__(self):
+        self.a = np.zeros(1000, np.float32)
+        self.a[7] = 1.0
+        self.b = np.full(1000, -10.0, np.float32)
+        self.b[7], self.b[9] = 0.0, RIVAL
+
+    def __call__(self, X, training=None):
+        import tensorflow as tf
+
+        m = tf.reduce_mean(tf.convert_to_tensor(X, tf.float32), axis=[1, 2, 3])
+        return m[:, None] * self.a + self.b
+
+
+class NaNStandIn:
+    """Scores sqrt(mean(X) - 10): NaN, and so is their gradient, for every valid image."""
+
+    def __call__(self, X, training=None):
+        import tensorflow as tf
+
+        m = tf.reduce_mean(tf.convert_to_tensor(X, tf.float32), axis=[1, 2, 3])
+        return tf.sqrt(m - 10.0)[:, None] * tf.ones([1, 1000])
+
+
+def add_learning_rate(model, X, target_y, l2_reg, learning_rate):
+    """A step that raises every pixel by learning_rate: the image's mean grows by exactly that much."""
+    return X + np.float32(learning_rate)
+
+
+ZEROS = np.zeros((1, 224, 224, 3), np.float32)
+
+
+# --- the top-1 iteration and the rank ------------------------------------------------------------------------
+
+def test_step_loop_finds_the_top1_iteration_at_its_checks():
+    # m = 0.05 t: top-1 from t = 11 on; the step loop checks at t = 0 and 20 -> 20
+    result = create_class_visualization(7, MeanStandIn(), step=add_learning_rate, X0=ZEROS, num_iterations=25,
+                                        learning_rate=0.05)
+    d = result.diagnostics[0]
+    assert (d.first_top1, d.rank, d.top1, d.iterations) == (20, 1, 7, 25)
+    assert d.start_score == pytest.approx(0.0, abs=1e-6) and d.final_score == pytest.approx(1.25, rel=1e-5)
+    assert d.line().startswith("7 cock: top-1 at iteration 20, raw score 0.0 -> 1.2")
+
+
+def test_compiled_loop_finds_the_top1_iteration_at_its_checks():
+    # gradient ascent on s_7 = m with l2_reg 0: every pixel gains learning_rate / PIXELS = 0.05 per iteration;
+    # the compiled loop checks at t = 0, 5, 10, 15 -> 15
+    result = reference_run(7, MeanStandIn(), X0=ZEROS, num_iterations=25, l2_reg=0.0, learning_rate=0.05 * PIXELS)
+    d = result.diagnostics[0]
+    assert (d.first_top1, d.rank, d.top1) == (15, 1, 7)
+    assert d.final_score == pytest.approx(1.25, rel=1e-4)
+
+
+def test_not_top1_gives_the_rank_and_the_top1_class():
+    result = create_class_visualization(7, MeanStandIn(), step=add_learning_rate, X0=ZEROS, num_iterations=8,
+                                        learning_rate=0.05)
+    d = result.diagnostics[0]
+    assert (d.first_top1, d.rank, d.top1) == (None, 2, 9)
+    assert d.outcome == "not top-1 (rank 2; top-1 is ostrich)"
+
+
+def test_top1_only_at_the_end_counts_the_final_image():
+    # m = 0.05 t: top-1 from t = 11 on, a check at 0 only: the final image (after 12 iterations) decides
+    result = create_class_visualization(7, MeanStandIn(), step=add_learning_rate, X0=ZEROS, num_iterations=12,
+                                        learning_rate=0.05)
+    assert result.diagnostics[0].outcome == "top-1 at iteration 12"
+
+
+def test_a_target_that_led_and_lost_says_so():
+    d = ImageDiagnosis(target_y=217, iterations=100, first_top1=60, rank=2, top1=164, start_score=5.6,
+                       final_score=58.5, spread=45.0, saturated=0.02)
+    assert d.line() == ("217 English springer: not top-1 (rank 2; top-1 is bluetick), though it led at iteration 60, "
+                        "raw score 5.6 -> 58.5")
+    assert "top-1 at iteration" not in d.line()  # the two outcomes never share their key words
+    assert d.title() == "rank 2 (top-1: bluetick)"
+
+
+def test_the_full_classifier_runs_only_until_every_image_has_been_top1():
+    monitor = Monitor([7, 3], check_every=5)
+    scores = np.zeros((2, 1000), np.float32)
+    scores[0, 7] = scores[1, 0] = 1.0
+    monitor.observe_scores(0, scores)
+    assert monitor.wants_scores(5) and not monitor.wants_scores(6)  # image 1 (class 3) is not top-1 yet
+    scores[1, 3] = 2.0
+    monitor.observe_scores(5, scores)
+    assert monitor.first_top1 == [0, 5]
+    assert not monitor.wants_scores(10)  # both found: no more checks
+    assert monitor.start_scores.tolist() == [1.0, 0.0]
+
+
+# --- NaN and inf ---------------------------------------------------------------------------------------------
+
+class NaNFromCall:
+    """A step that adds learning_rate until its call number ``at`` (1-based), then returns ``value`` at
+    ``pixels`` (all pixels when None)."""
+
+    def __init__(self, at, value=np.nan, pixels=None):
+        self.at, self.value, self.pixels, self.calls = at, value, pixels, 0
+
+    def __call__(self, model, X, target_y, l2_reg, learning_rate):
+        self.calls += 1
+        X_new = X + np.float32(learning_rate)
+        if self.calls >= self.at:
+            if self.pixels is None:
+                X_new[...] = self.value
+            else:
+                X_new[self.pixels] = self.value
+        return X_new
+
+
+def test_nan_stops_the_step_loop_at_that_iteration():
+    step = NaNFromCall(at=7)
+    result = create_class_visualization(7, MeanStandIn(), step=step, X0=ZEROS, num_iterations=30, learning_rate=0.05)
+    d = result.diagnostics[0]
+    assert step.calls == 7 and len(result.seconds) == 7 and d.iterations == 7 and d.nonfinite_at == 7
+    assert np.isnan(result.images).all() and d.rank is None
+    assert list(d.warnings) == ["NaN or inf"]
+    assert d.line() == ("7 cock: no valid scores (the image holds NaN values); warning: NaN or inf values: the step "
+                        "returned them at iteration 7 (look for a division by zero, a log of 0, or a learning rate "
+                        "so large that values overflow)")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_partly_nan_or_inf_step_is_reported_and_the_loop_goes_on(value):
+    """Only a wholly NaN image stops the loop: a few NaN pixels may be ignored by the network, and clipping turns
+    inf into 255, so the run goes on exactly as without diagnostics."""
+    step = NaNFromCall(at=4, value=value, pixels=(0, 5, 5, 0))
+    result = create_class_visualization(7, MeanStandIn(), step=step, X0=ZEROS, num_iterations=12, learning_rate=0.05,
+                                        max_jitter=0)
+    d = result.diagnostics[0]
+    assert step.calls == 12 and d.iterations == 12 and d.nonfinite_at == 4
+    assert list(d.warnings) == ["NaN or inf"] and "at iteration 4" in d.warnings["NaN or inf"]
+    assert np.isnan(result.images).any() == bool(np.isnan(value))
+
+
+def test_nan_stops_the_compiled_loop():
+    result = reference_run([1, 2], NaNStandIn(), num_iterations=20)
+    assert len(result.history) == 1 and [d.nonfinite_at for d in result.diagnostics] == [1, 1]
+    assert all(d.rank is None and d.iterations == 1 for d in result.diagnostics)
+
+
+# --- the first step's slope, and descent -----------------------------------------------------------------------
+
+def _ascent(model, X, target_y, l2_reg, learning_rate):
+    _, dX = reference_loss_and_gradient(model, X, target_y, l2_reg)
+    return X + learning_rate * dX.numpy()
+
+
+def _descent(model, X, target_y, l2_reg, learning_rate):
+    _, dX = reference_loss_and_gradient(model, X, target_y, l2_reg)
+    return X - learning_rate * dX.numpy()
+
+
+def test_first_step_slope_is_the_directional_derivative(linear_model):
+    """On the linear stand-in the slope along the step's change u is exactly c_y P . u."""
+    y, lam, lr = 76, 1e-2, 3.0
+    rng_copy = np.random.default_rng(5)
+    X0 = initial_image(rng_copy)
+    dy, dx = classviz.random_jitter_offsets(rng_copy, 16)  # the first offsets the run will draw
+    result = create_class_visualization(y, linear_model, step=_ascent, seed=5, num_iterations=1, l2_reg=lam,
+                                        learning_rate=lr)
+    Xj = classviz.jitter(X0, dy, dx).astype(np.float64)
+    change = lr * (linear_model.score_gradient(y) - 2 * lam * Xj)
+    expected = float(np.sum(linear_model.score_gradient(y) * change) / np.linalg.norm(change))
+    assert result.diagnostics[0].step_slope == pytest.approx(expected, rel=1e-3)
+    assert expected > 0
+
+
+def test_descent_is_named(linear_model):
+    y = 76 if linear_model.c[76] > 0 else 77
+    result = create_class_visualization(y, linear_model, step=_descent, seed=0, num_iterations=6, learning_rate=2.0)
+    d = result.diagnostics[0]
+    assert d.step_slope < 0 and d.final_score < d.start_score
+    assert list(d.warnings) == ["descent"] and "gradient descent instead of ascent" in d.warnings["descent"]
+
+
+# --- warning thresholds on given values -------------------------------------------------------------------------
+
+HEALTHY = dict(spread=50.0, saturated=0.03, start_score=2.0, final_score=140.0, step_slope=0.2, iterations=100)
+
+
+@pytest.mark.parametrize("changes, symptoms", [
+    ({}, []),
+    (dict(spread=GREY_SPREAD - 0.1), ["grey"]),
+    (dict(spread=GREY_SPREAD), []),
+    (dict(saturated=SATURATED_SHARE), ["saturated"]),
+    (dict(saturated=SATURATED_SHARE - 0.001), []),
+    (dict(final_score=2.0 + MIN_RISE - 0.01), ["not rising"]),
+    (dict(final_score=2.0 + MIN_RISE), []),
+    (dict(final_score=0.3, step_slope=-0.2), ["descent"]),
+    (dict(final_score=0.3, step_slope=-0.2, saturated=0.85), ["descent"]),  # its saturation is a consequence
+    (dict(step_slope=-0.2), []),  # a downhill first step, but the score rose: nothing to report
+    (dict(final_score=0.3, step_slope=None), ["not rising"]),  # not measured (compiled loop): no descent claim
+    (dict(final_score=0.5, saturated=1.0, spread=127.0), ["saturated"]),  # the cause explains the flat score
+    (dict(final_score=1.2, spread=14.5), ["grey"]),
+    (dict(spread=float("nan"), saturated=float("nan"), nonfinite_at=3), ["NaN or inf"]),
+])
+def test_warning_thresholds(changes, symptoms):
+    assert list(warnings_for(**{**HEALTHY, **changes})) == symptoms
+
+
+def test_warning_messages_name_symptom_and_cause():
+    grey = warnings_for(**{**HEALTHY, "spread": 14.5})["grey"]
+    assert grey == ("grey image: the pixel spread is 14 on the 0-255 scale (the starting noise has 74): the steps "
+                    "are too small (is the learning rate too small?) or the L2 term too strong")
+    saturated = warnings_for(**{**HEALTHY, "saturated": 0.995})["saturated"]
+    assert saturated == ("saturated image: 100% of the pixel values are at 0 or 255: the steps are too large (is the "
+                         "learning rate too large?)")
+    flat = warnings_for(**{**HEALTHY, "final_score": 2.4, "iterations": 20})["not rising"]
+    assert flat.startswith("the raw target score does not rise (2.0 -> 2.4 in 20 iterations)")
+
+
+def test_image_statistics():
+    black = classviz.preprocess_image(np.zeros((224, 224, 3)))
+    assert image_statistics(black) == (0.0, 1.0)
+    half = np.zeros((224, 224, 3))
+    half[:112] = 255.0
+    assert image_statistics(classviz.preprocess_image(half)) == (pytest.approx(127.5), 1.0)
+    spread, saturated = image_statistics(initial_image(np.random.default_rng(0))[0])
+    # 0 and 255 are half-width bins of rint(255 U): 1/255 of the values
+    assert spread == pytest.approx(255 / np.sqrt(12), rel=0.01) and saturated == pytest.approx(1 / 255, rel=0.1)
+    grey = np.full((224, 224, 3), 128.0)
+    grey[0, 0] = 138.0
+    # 3 values of 150528 differ by 10: spread 10 sqrt(3 / 150528)
+    assert image_statistics(classviz.preprocess_image(grey)) == (pytest.approx(10 * np.sqrt(3 / PIXELS), rel=0.01), 0.0)
+    nan = np.full((224, 224, 3), np.nan, np.float32)
+    assert all(np.isnan(image_statistics(nan)))
+
+
+# --- the diagnostics only observe -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("loop", [StepLoop(_ascent), CompiledLoop()], ids=["step loop", "compiled loop"])
+def test_diagnostics_change_neither_the_images_nor_the_random_numbers(linear_model, loop):
+    settings = Settings.from_kwargs(dict(num_iterations=23, blur_every=4, max_jitter=7))
+    runs = []
+    for monitor in (None, Monitor([76, 130], loop.check_every)):
+        rng = np.random.default_rng(11)
+        X = initial_image(rng, 2)
+        X, _ = loop.run(linear_model, X, [76, 130], rng, range(23), settings, None, [], monitor)
+        runs.append((X, rng.random()))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]  # the generator is where it was: no draw was added
+
+
+def test_both_loops_agree_on_the_diagnostics(linear_model):
+    kwargs = dict(num_iterations=30, seed=3, learning_rate=2.0)
+    mine = create_class_visualization([76, 130], linear_model, step=_ascent, **kwargs).diagnostics
+    ref = reference_run([76, 130], linear_model, **kwargs).diagnostics
+    for a, b in zip(mine, ref):
+        assert (a.rank, a.top1) == (b.rank, b.top1)
+        assert a.start_score == pytest.approx(b.start_score, rel=1e-4, abs=1e-4)
+        assert a.spread == pytest.approx(b.spread, abs=0.05) and list(a.warnings) == list(b.warnings)
+
+
+# --- the command line ---------------------------------------------------------------------------------------------
+
+def test_command_line_prints_one_diagnostic_line_per_class(monkeypatch, tmp_path, capsys):
+    from PIL import Image
+
+    from classviz_reference.__main__ import main
+
+    monkeypatch.setattr(classviz, "load_squeezenet", lambda weights=None: MeanStandIn())
+    # class 7's pixels gain 0.05 per iteration (a little less where clipped) from a mean of 0.23: above RIVAL
+    # between the checks at 5 and 10; class 3 has a zero gradient and a score of -10 (rank 3 behind 9 and 7)
+    assert main(["visualize", "--class", "7", "tiger shark", "--iterations", "30", "--l2-reg", "0",
+                 "--learning-rate", str(0.05 * PIXELS), "--out", str(tmp_path / "o.png"), "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    cock = next(line for line in out if line.startswith(f"{tmp_path / 'o_7_cock.png'}: "))
+    shark = next(line for line in out if line.startswith(f"{tmp_path / 'o_3_tiger_shark.png'}: "))
+    assert re.fullmatch(r".*: 7 cock: top-1 at iteration 10, raw score 0\.2 -> 1\.7", cock), cock
+    assert re.fullmatch(r".*: 3 tiger shark: not top-1 \(rank 3; top-1 is ostrich\), raw score -10\.0 -> -10\.0; "
+                        r"warning: the raw target score does not rise \(-10\.0 -> -10\.0 in 30 iterations\): .*",
+                        shark), shark
+    assert Image.open(tmp_path / "o_grid.png").size[0] > Image.open(tmp_path / "o_grid.png").size[1]
+
+
+# --- the real weights ---------------------------------------------------------------------------------------------
+
+@pytest.mark.weights
+@pytest.mark.parametrize("learning_rate, iterations, symptom", [(0.01, 100, "grey"), (1e4, 20, "saturated")])
+def test_far_too_small_or_large_learning_rates_are_named(squeezenet, learning_rate, iterations, symptom):
+    result = reference_run(76, squeezenet, seed=0, num_iterations=iterations, learning_rate=learning_rate)
+    d = result.diagnostics[0]
+    assert list(d.warnings) == [symptom] and d.rank > 100
+
+
+@pytest.mark.weights
+def test_descent_on_the_real_weights_is_named(squeezenet):
+    from classviz.visualize import compile_loss_and_gradient
+
+    gradient, reason = compile_loss_and_gradient(reference_loss_and_gradient, squeezenet)
+    assert reason is None
+
+    def descent(model, X, target_y, l2_reg, learning_rate):
+        return X - learning_rate * gradient(model, X, target_y, l2_reg)[1].numpy()
+
+    d = create_class_visualization(76, squeezenet, step=descent, seed=0, num_iterations=20).diagnostics[0]
+    assert d.step_slope < 0 and list(d.warnings) == ["descent"] and d.rank > 100
+
+
+@pytest.mark.weights
+@pytest.mark.slow
+def test_the_issue_check_command(tmp_path, weights_dir, capsys):
+    """`visualize --class tarantula 217 --iterations 100 --seed 0`: tarantula top-1 before iteration 100; English
+    springer either top-1 or not, with a real class name."""
+    from classviz_reference.__main__ import main
+
+    assert main(["visualize", "--class", "tarantula", "217", "--iterations", "100", "--seed", "0", "--out",
+                 str(tmp_path / "o.png"), "--weights", str(weights_dir), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    tarantula = re.search(r": 76 tarantula: top-1 at iteration (\d+)", out)
+    assert tarantula and int(tarantula.group(1)) < 100, out
+    springer = re.search(r": 217 English springer: (top-1 at iteration \d+|not top-1 \(rank (\d+); top-1 is "
+                         r"([^)]+)\))", out)
+    assert springer, out
+    if springer.group(3):
+        assert springer.group(3) in classviz.class_names() and int(springer.group(2)) > 1
