@@ -104,7 +104,8 @@ class Feedback:
 def pytest_runtest_makereport(item, call):
     report = yield
     grading = item.config.stash.get(_GRADING, None)
-    if grading is not None and item.name.startswith("test_") and (call.when == "call" or call.excinfo):
+    if grading is not None and item.name.startswith("test_") and (
+            call.when == "call" or (call.when == "setup" and call.excinfo)):  # a teardown never changes a verdict
         grading.verdict(item, call, report)
     return report
 
