@@ -511,3 +511,25 @@ def test_nbgrader_points_equal_the_standalone_points():
     expected = expected_nbgrader_points(record)
     assert expected == {c["name"]: c["points"] for c in record["checks"]}
     assert sum(expected.values()) == sum(c["points"] for c in record["checks"])
+
+
+def test_update_step_with_a_zero_gradient_is_judged_by_the_substituted_one(suite):
+    """One mistake, one penalty: a loss function whose dX is all zeros does not cost a right update step its
+    points (the substituted gradient decides); a step that ignores the loss function cannot be checked then."""
+    u = suite.update
+
+    def student(step, calls_injected):
+        def call(lr, G):
+            X_new = step(u.X.astype(np.float64), lr, G).astype(np.float32)
+            return Call(True, {"ok": True, "X_new": {"type": "numpy.ndarray", "dtype": "float32",
+                                                     "shape": list(X_new.shape), "is_input": False},
+                               "injected_calls": 1 if calls_injected else 0}, {"X_new": X_new, "X_after": u.X})
+        zeros = np.zeros(SHAPE)
+        return FakeStudent(loss=lambda c: ok_loss(1.0, zeros),
+                           update=(call(u.lr, zeros), call(u.lr_injected, u.G.astype(np.float64))))
+
+    assert run("update_step", student(lambda X, lr, G: X + lr * G, True), suite).passed
+    res = run("update_step", student(lambda X, lr, G: X.copy(), False), suite)
+    assert not res.passed and "zero gradient" in res.feedback and "does not call it" in res.feedback
+    res = run("update_step", student(lambda X, lr, G: X - lr * G, True), suite)
+    assert not res.passed and "against the gradient" in res.feedback
