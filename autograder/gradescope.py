@@ -18,11 +18,8 @@ unprivileged user that cannot read the source, submission and results folders
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
