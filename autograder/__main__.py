@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Gradescope visibility of the tests (default visible)")
     grade.add_argument("--shard", metavar="I/N", help="grade only shard I of N (1 <= I <= N; the same split on "
                                                      "every machine), then combine with `merge`")
+    grade.add_argument("--students", metavar="GLOB", help="in an nbgrader tree, only the students whose folder "
+                                                          "name matches GLOB (as nbgrader's --student)")
+    grade.add_argument("--assignment", metavar="NAME", help="in an nbgrader tree, only this assignment's folders")
     grade.add_argument("--quiet", action="store_true", help="print nothing (results are still written)")
     merge = sub.add_parser("merge", help="combine the output folders of shards into one",
                            description="Combine OUT folders of `grade --shard` runs into one grades.csv, summary and "

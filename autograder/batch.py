@@ -25,6 +25,7 @@ Outputs in ``OUT``:
 from __future__ import annotations
 
 import csv
+import fnmatch
 import hashlib
 import hmac
 import io
@@ -447,7 +448,8 @@ def shard_of(submission_id: str, shards: int) -> int:
 
 
 def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options | None = None,
-                visibility: str = "visible", progress=None, grade=None, shard: tuple[int, int] | None = None):
+                visibility: str = "visible", progress=None, grade=None, shard: tuple[int, int] | None = None,
+                students: str | None = None, assignment: str | None = None):
     """Grade every submission in ``paths`` into the folder ``out``.
 
     Args:
@@ -461,6 +463,8 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options
         grade: ``grade(submissions) -> iterable of (submission, record)`` in any order (default:
             :func:`grade_in_workers`; the tests pass a fake).
         shard: ``(i, n)``: grade only the submissions of shard i of n (:func:`shard_of`).
+        students: grade only the submissions of students whose folder name matches this glob (nbgrader trees).
+        assignment: grade only this assignment's submissions (nbgrader trees; ids stay those of the whole tree).
 
     Returns:
         ``(rows, problems)``: ``(submission, result)`` in discovery order, and the paths that held no notebook.
@@ -474,6 +478,10 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options
     subs, problems = discover(paths)
     if shard is not None:
         subs = [sub for sub in subs if shard_of(sub.id, shard[1]) == shard[0]]
+    if students is not None:
+        subs = [sub for sub in subs if fnmatch.fnmatchcase(sub.student or "", students)]
+    if assignment is not None:
+        subs = [sub for sub in subs if sub.assignment in (assignment, None)]
     clean_stale_sandboxes()  # left by a killed grader (its process is gone)
     records, todo = {}, []
     for sub in subs:
@@ -603,7 +611,8 @@ def main_grade(args) -> int:
               "audit hook restricts it (C-level file access, e.g. tf.io.read_file, is not contained)",
               file=sys.stderr, flush=True)
     rows, problems = grade_batch(args.paths, args.out, jobs=args.jobs, force=args.force, options=options,
-                                 visibility=args.visibility, progress=progress, shard=shard)
+                                 visibility=args.visibility, progress=progress, shard=shard,
+                                 students=args.students, assignment=args.assignment)
     records = [rec for _, rec in rows]
     if not args.quiet:
         print(summary_table(records, seconds=True))
