@@ -138,79 +138,178 @@ def test_source_notebook_runs_headless_and_makes_a_tarantula(tmp_path, squeezene
 
 
 # --- nbgrader end to end -------------------------------------------------------------------------------------------
+# nbgrader autograde never runs a student's notebook (autograder/nbgrader_autograde.py): each graded cell gets the
+# standalone grader's verdict on the submitted file. The hostile students below would each have forged their points
+# or changed the course when nbgrader ran their notebook in a kernel with the instructor's rights.
 
+def top_level(code: str, extra: str) -> str:
+    """``code`` (an answer cell) with ``extra`` run at its top level after the function (as a student may add)."""
+    return code + "\n" + extra + "\n"
+
+
+def stub_plus(extra):
+    """The unmodified stubs, plus top-level code in the first answer cell."""
+    stubs = {c["id"]: "".join(c["source"]) for c in read_nb(RELEASE / f"{NAME}.ipynb")["cells"]}
+
+    def edit(cell_id, code):
+        if cell_id in ("loss_and_gradient", "update_step"):
+            code = stubs[cell_id]
+        return top_level(code, extra) if cell_id == "loss_and_gradient" else code
+    return edit
+
+
+def answer_plus(extra, inside=""):
+    """The reference answer, plus top-level code in the first answer cell, and ``inside`` run at the start of the
+    loss function (where the grader calls it, in its sandbox)."""
+    def edit(cell_id, code):
+        if cell_id != "loss_and_gradient":
+            return code
+        if inside:
+            code = code.replace("    with tf.GradientTape", inside + "\n    with tf.GradientTape", 1)
+        return top_level(code, extra)
+    return edit
+
+
+VANDAL = "VANDALIZED-BY-A-STUDENT"
+TARGETS = "[{root!r} + '/submitted/reference/class_visualization/class_visualization.ipynb', " \
+          "{root!r} + '/solutions/class_visualization/class_visualization.ipynb', {root!r} + '/gradebook.db']"
+WRITE_ALL = ("for _p in {targets}:\n    try:\n        open(_p, 'a').write({mark!r})\n    except Exception:\n"
+             "        pass")
+READ_SOURCE = ("try:\n    print(open({root!r} + '/solutions/class_visualization/class_visualization.ipynb').read())\n"
+               "except Exception:\n    pass")
+
+
+def hostile_students(root: Path) -> dict:
+    targets = TARGETS.format(root=str(root))
+    write_all = WRITE_ALL.format(targets=targets, mark=VANDAL)
+    read_source = READ_SOURCE.format(root=str(root))
+    indent = lambda text: "\n".join("    " + line for line in text.splitlines())  # noqa: E731
+    return {
+        # forgery in the kernel, three ways: each made the hidden cells pass when nbgrader ran the notebook
+        "forge_transformer": stub_plus("get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])"),
+        "forge_patch": stub_plus("import autograder.nbgrader_bridge as _b\n_b.run_check = lambda name: None"),
+        "forge_exc": stub_plus("get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)"),
+        # writes to a classmate's notebook, the source notebook and gradebook.db: at top level and when graded
+        "vandal": answer_plus(write_all, inside=indent(write_all)),
+        # reads the instructor's notebook and prints it
+        "reader": answer_plus(read_source, inside=indent(read_source)),
+        # a notebook whose kernel never finishes
+        "endless": stub_plus("while True:\n    pass"),
+    }
+
+
+FORGED_OUTPUT = {"output_type": "stream", "name": "stdout", "text": "all checks: full points\n"}
 STUDENTS = {"reference": lambda cell_id, code: code, "descent": descent, "stub": None,
-            "edited": edited_read_only_cell}
+            "edited": edited_read_only_cell, "copy_of": lambda cell_id, code: code,
+            "deleted": lambda cell_id, code: code, "forged_outputs": None, "not_json": None}
 NOTEBOOK_ONLY = {"descent"}  # hands in the .ipynb alone (as downloaded from Colab), not the whole folder
+
+
+def hand_in(root, release, student, edit) -> None:
+    folder = root / "submitted" / student / NAME
+    if student in NOTEBOOK_ONLY or student in ("copy_of", "not_json"):
+        folder.mkdir(parents=True)
+    else:
+        shutil.copytree(release, folder)  # the release folder as received, with the notebook answered
+    path = folder / (f"Copy of {NAME}.ipynb" if student == "copy_of" else f"{NAME}.ipynb")
+    if student == "not_json":
+        path.write_bytes(b"PK\x03\x04 a zip file renamed to .ipynb")
+    elif edit is not None:
+        answered(release / f"{NAME}.ipynb", path, edit)
+    if student == "deleted":  # a correct answer that deleted a graded cell
+        nb = read_nb(path)
+        nb["cells"] = [c for c in nb["cells"] if c["id"] != "test_update_step"]
+        path.write_text(json.dumps(nb), encoding="utf-8")
+    if student == "forged_outputs":  # the stub, with "passing" outputs written into every graded cell
+        nb = read_nb(path)
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code" and cell["metadata"].get("nbgrader", {}).get("grade"):
+                cell["outputs"] = [FORGED_OUTPUT]
+        path.write_text(json.dumps(nb), encoding="utf-8")
+
+
+def snapshot(root: Path) -> dict:
+    """SHA-256 of every file of the course that autograde must leave alone."""
+    import hashlib
+
+    skip = ("autograded", "feedback", "grading")
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] not in skip
+            and p.name != "gradebook.db"}
 
 
 @pytest.fixture(scope="module")
 def graded_course(tmp_path_factory):
-    """A temporary nbgrader course: generate, three submissions, autograde, export, standalone grader."""
+    """A temporary nbgrader course: generate, the submissions, autograde, export, generate_feedback."""
     from classviz import weights
 
     weights.fetch(("weights",), quiet=True)
     root = tmp_path_factory.mktemp("course")
     release = build_assignment.build(NAME, root)
-    for student, edit in STUDENTS.items():
-        folder = root / "submitted" / student / NAME
-        if student in NOTEBOOK_ONLY:
-            folder.mkdir(parents=True)
-        else:
-            shutil.copytree(release, folder)  # the release folder as received, with the notebook answered
-        if edit is not None:
-            answered(release / f"{NAME}.ipynb", folder / f"{NAME}.ipynb", edit)
+    everyone = {**STUDENTS, **hostile_students(root)}
+    for student, edit in everyone.items():
+        hand_in(root, release, student, edit)
+    before = snapshot(root)
     log = nbgrader("autograde", NAME, f"--CourseDirectory.root={root}")
+    after = snapshot(root)
     nbgrader("export", f"--CourseDirectory.root={root}", f"--to={root / 'grades.csv'}")
     nbgrader("generate_feedback", NAME, f"--CourseDirectory.root={root}")
-    standalone = subprocess.run([sys.executable, "-m", "autograder", "grade", str(root / "submitted"), "--out",
-                                 str(root / "standalone"), "--quiet"], cwd=REPO, capture_output=True, text=True,
-                                timeout=1800)
-    assert standalone.returncode == 0, standalone.stderr
-    return root, log
+    return root, log, before, after, list(everyone)
 
 
-def nbgrader_points(root) -> dict:
+def nbgrader_points(root, students) -> dict:
     """{student: {check: points}} from the gradebook."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         return {student: {g.name.removeprefix("test_"): g.score
                           for g in gb.find_submission_notebook(NAME, NAME, student).grades}
-                for student in STUDENTS}
+                for student in students}
 
 
+def standalone(root, student) -> dict:
+    """The standalone grader's record of a student (``grading/``, where autograde keeps its signed results)."""
+    return json.loads((root / "grading" / "results" / f"{student}.json").read_text(encoding="utf-8"))
+
+
+NONE = {check: 0 for check in CHECKS}
 EXPECTED = {
     "reference": dict(CHECKS),
-    "stub": {check: 0 for check in CHECKS},
+    "stub": NONE,
     # descent: the objective and its gradient are right; the step goes the wrong way, so the score falls.
     "descent": {**CHECKS, "update_step": 0, "score_increase": 0},
-    # nbgrader puts the edited read-only cell back as released, with its hidden test: graded as usual.
-    "edited": dict(CHECKS),
+    # graded from its content: an edited read-only cell, another name, a deleted graded cell change nothing
+    "edited": dict(CHECKS), "copy_of": dict(CHECKS), "deleted": dict(CHECKS),
+    # what a notebook prints or says in its outputs is not what it does: the stubs get nothing
+    "forged_outputs": NONE, "forge_transformer": NONE, "forge_patch": NONE, "forge_exc": NONE, "endless": NONE,
+    "not_json": NONE,
 }
 
 
-def test_autograde_gives_the_expected_points_per_check(graded_course):
-    root, _ = graded_course
-    assert nbgrader_points(root) == EXPECTED
-
-
-def test_standalone_grader_agrees_with_nbgrader(graded_course):
-    root, _ = graded_course
-    standalone = {}
-    for student in STUDENTS:
-        record = json.loads((root / "standalone" / "results" / f"{student}.json").read_text(encoding="utf-8"))
+def test_autograde_records_exactly_the_standalone_points(graded_course):
+    root, _, _, _, students = graded_course
+    points = nbgrader_points(root, students)
+    for student in students:
+        record = standalone(root, student)
         assert record["student"] == student
-        standalone[student] = {c["name"]: c["points"] for c in record["checks"]}
-    assert standalone == nbgrader_points(root) == EXPECTED
+        assert points[student] == {c["name"]: c["points"] for c in record["checks"]}, student
+    assert {s: points[s] for s in EXPECTED} == EXPECTED
 
 
 def test_export_csv_has_the_exact_totals(graded_course):
-    root, _ = graded_course
+    root, _, _, _, students = graded_course
     with open(root / "grades.csv", newline="", encoding="utf-8") as f:
         rows = {row["student_id"]: row for row in csv.DictReader(f)}
-    assert {s: float(rows[s]["score"]) for s in STUDENTS} == {s: float(sum(EXPECTED[s].values())) for s in STUDENTS}
-    assert {float(rows[s]["max_score"]) for s in STUDENTS} == {15.0}
+    assert {s: float(rows[s]["score"]) for s in students} == {s: float(standalone(root, s)["score"])
+                                                             for s in students}
+    assert {float(rows[s]["max_score"]) for s in students} == {15.0}
+
+
+def test_student_code_changes_nothing_outside_its_own_folder(graded_course):
+    root, _, before, after, _ = graded_course
+    copied = f"submitted/copy_of/{NAME}/{NAME}.ipynb"  # the Colab download, copied to the assignment's name
+    assert after == {**before, copied: before[f"submitted/copy_of/{NAME}/Copy of {NAME}.ipynb"]}
+    assert VANDAL.encode() not in (root / "gradebook.db").read_bytes()
 
 
 def log_per_student(log: str) -> dict:
@@ -223,45 +322,88 @@ def log_per_student(log: str) -> dict:
     return out
 
 
-def test_checksum_warnings_only_for_a_changed_read_only_cell(graded_course):
+def test_autograde_log_is_quiet_and_names_what_it_did(graded_course):
     """nbgrader records a cell's checksum before it removes the hidden tests (jupyter/nbgrader#1961): without
-    tools/nbgrader_hidden_tests.py every submission got 7 warnings. Now only a real change is reported."""
-    _, log = graded_course
+    OverwriteCellsKeepingHiddenTests every submission got 7 warnings. Now only a real change is reported; the
+    unreadable and renamed notebooks get one line each, no traceback."""
+    _, log, _, _, students = graded_course
     parts = log_per_student(log)
-    assert set(parts) == set(STUDENTS)
+    assert set(parts) == set(students)
     warnings = {student: re.findall(r"Attribute '(\w+)' for cell (\w+) has changed!", part)
                 for student, part in parts.items()}
-    assert warnings == {**{s: [] for s in STUDENTS}, "edited": [("checksum", EDITED_CELL)]}
-    assert "SAWarning" not in log and "Inconsistent checksums" not in log
+    assert warnings == {**{s: [] for s in students}, "edited": [("checksum", EDITED_CELL)]}
+    assert "SAWarning" not in log and "Inconsistent checksums" not in log and "Traceback" not in log
+    assert "Skipping unknown notebook" not in log and "No notebooks found" not in log
+    assert f"graded 'Copy of {NAME}.ipynb' as {NAME}.ipynb" in log
+    assert "graded cell test_update_step was deleted from the submission; put back" in parts["deleted"]
+    assert "not a notebook file" in parts["not_json"]
 
 
-def test_an_edited_read_only_cell_is_graded_as_the_source_cell(graded_course):
-    root, _ = graded_course
-    nb = read_nb(root / "autograded" / "edited" / NAME / f"{NAME}.ipynb")
-    (cell,) = [c for c in nb["cells"] if c["id"] == EDITED_CELL]
-    (source,) = [c for c in read_nb(SOURCE_NB)["cells"] if c["id"] == EDITED_CELL]
-    assert "".join(cell["source"]) == "".join(source["source"])  # hidden test and public checks back
-    printed = "".join("".join(o["text"]) for o in cell["outputs"] if o["output_type"] == "stream")
-    assert printed.startswith("update_step: 3/3 points -- ") and printed.endswith("update step: OK\n"), printed
+def graded_cells(root, student) -> dict:
+    nb = read_nb(root / "autograded" / student / NAME / f"{NAME}.ipynb")
+    return {grade_id(c): c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
 
 
-def standalone_check(student, check, root) -> dict:
-    record = json.loads((root / "standalone" / "results" / f"{student}.json").read_text(encoding="utf-8"))
-    (result,) = [c for c in record["checks"] if c["name"] == check]
-    return result
+def test_each_graded_cell_shows_its_check_once(graded_course):
+    """A cell that earned its points shows the feedback on stdout; one that did not, as an error (how nbgrader
+    scores it 0); nothing else, nothing on stderr, every line wrapped."""
+    root, _, _, _, students = graded_course
+    for student in students:
+        cells = graded_cells(root, student)
+        assert set(cells) == {f"test_{c}" for c in CHECKS}, student
+        for check in standalone(root, student)["checks"]:
+            (output,) = cells[f"test_{check['name']}"]["outputs"]
+            text = "".join(output["text"]) if output["output_type"] == "stream" else "\n".join(output["traceback"])
+            assert " ".join(text.split()) == " ".join(
+                f"{check['name']}: {check['points']}/{check['max_points']} points -- {check['feedback']}".split())
+            assert output["output_type"] == ("stream" if check["passed"] else "error"), (student, check["name"])
+            assert output.get("name", "stdout") == "stdout"
+            assert max(len(line) for line in text.splitlines()) <= 96 or " " not in text
 
 
-def test_graded_cells_write_nothing_to_stderr(graded_course):
-    root, _ = graded_course
-    for student in ("reference", "descent", "edited"):
-        nb = read_nb(root / "autograded" / student / NAME / f"{NAME}.ipynb")
-        graded = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
-        assert len(graded) == len(CHECKS)
-        for cell in graded:
-            assert not [o for o in cell["outputs"] if o["output_type"] == "stream" and o["name"] == "stderr"], (
-                student, grade_id(cell))
-        if student == "reference":
-            assert stderr_cells(nb) == []
+def test_submitted_outputs_are_kept_as_text_and_images_only(graded_course):
+    root, _, _, _, _ = graded_course
+    for cell in read_nb(root / "autograded" / "forged_outputs" / NAME / f"{NAME}.ipynb")["cells"]:
+        for output in cell.get("outputs", []):
+            assert output != FORGED_OUTPUT
+            assert set(output.get("data", {})) <= {"text/plain", "image/png", "image/jpeg"}
+
+
+def feedback_page(root, student) -> str:
+    return (root / "feedback" / student / NAME / f"{NAME}.html").read_text(encoding="utf-8")
+
+
+def test_feedback_shows_the_grader_diagnosis_of_every_check(graded_course):
+    root, _, _, _, students = graded_course
+    for student in students:
+        page = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", feedback_page(root, student))).split())
+        for check in standalone(root, student)["checks"]:
+            line = f"{check['name']}: {check['points']}/{check['max_points']} points -- {check['feedback']}"
+            assert page.count(" ".join(line.split())) == 1, (student, line)
+    assert "descent" in standalone(root, "descent")["checks"][4]["feedback"]  # what the student reads
+
+
+def test_feedback_shows_no_solution_and_no_path_of_the_grading_machine(graded_course):
+    root, _, _, _, students = graded_course
+    solution_lines = {line.strip() for match in SOLUTION.finditer("".join(
+        "".join(c["source"]) + "\n" for c in read_nb(SOURCE_NB)["cells"])) for line in match.group(1).splitlines()
+        if len(line.strip()) > 25}
+    assert solution_lines
+    for student in students:
+        page = html.unescape(feedback_page(root, student))
+        if student not in ("reference", "edited", "copy_of", "deleted", "vandal", "reader", "descent"):
+            assert not [line for line in solution_lines if line in page], student  # stubs: nothing of the source
+        for path in (str(REPO), str(root / "grading"), "site-packages", "nbgrader_bridge.py\"", "TensorFlow binary"):
+            assert path not in page, (student, path)
+    assert "BEGIN SOLUTION" not in html.unescape(feedback_page(root, "reader"))
+
+
+def test_an_unreadable_notebook_gets_a_result_and_says_why(graded_course):
+    root, _, _, _, _ = graded_course
+    record = standalone(root, "not_json")
+    assert record["status"] == "unreadable" and record["score"] == 0
+    page = html.unescape(feedback_page(root, "not_json"))
+    assert "This is not your notebook." in page and "not a notebook file" in page
 
 
 # --- the setup cell on (simulated) Google Colab -------------------------------------------------------------------
@@ -298,28 +440,6 @@ def test_setup_cell_on_colab_mounts_drive_and_runs_from_the_uploaded_folder(tmp_
     uploaded = content / "drive" / "MyDrive" / "courses" / NAME
     assert f"RESULT ['{content / 'drive'}'] {uploaded} {uploaded / 'classviz'}" in proc.stdout, proc.stdout
     assert "SqueezeNet 1.1 loaded" in proc.stdout and "helper package: classviz/ of this folder" in proc.stdout
-
-
-def test_feedback_shows_the_grader_diagnosis_of_every_check(graded_course):
-    """The hidden test runs first in each graded cell, so every check's line from the grader (the same text as the
-    standalone grader's JSON) is in the student's feedback, failed or passed."""
-    root, _ = graded_course
-    for student in STUDENTS:
-        page = (root / "feedback" / student / NAME / f"{NAME}.html").read_text(encoding="utf-8")
-        for check in CHECKS:
-            result = standalone_check(student, check, root)
-            line = f"{check}: {result['points']}/{result['max_points']} points -- {result['feedback']}"
-            assert html.escape(line, quote=False) in page or html.escape(line) in page, (student, line)
-    descent = standalone_check("descent", "update_step", root)["feedback"]
-    assert "descent" in descent  # what the student reads for the failed update step
-
-
-def test_feedback_shows_no_path_of_the_grading_machine(graded_course):
-    root, _ = graded_course
-    for student in STUDENTS:
-        page = (root / "feedback" / student / NAME / f"{NAME}.html").read_text(encoding="utf-8")
-        for path in (str(REPO), str(root), "site-packages", "nbgrader_bridge.py"):
-            assert path not in page, (student, path)
 
 
 # --- the release folder alone -----------------------------------------------------------------------------------------
