@@ -240,7 +240,8 @@ def test_nbgrader_config_wires_the_course(tmp_path):
         "print(json.dumps({'source': c.CourseDirectory.source_directory, 'release': c.CourseDirectory.release_directory,"
         " 'timeout': c.Execute.timeout, 'startup': c.Execute.startup_timeout, 'ignore': c.CourseDirectory.ignore,"
         " 'sanitize': [p.__name__ for p in c.Autograde.sanitize_preprocessors],"
-        " 'kernel_args': c.Execute.extra_arguments,"
+        " 'autograde': [p.__name__ for p in c.Autograde.autograde_preprocessors],"
+        " 'exporter': c.Autograde.exporter_class.__name__, 'hook': c.Autograde.pre_convert_hook.__name__,"
         " 'pythonpath': os.environ['PYTHONPATH'], 'path': os.environ['PATH'],"
         " 'weights': os.environ['CLASSVIZ_WEIGHTS_DIR']}))")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": "/elsewhere"}
@@ -253,10 +254,12 @@ def test_nbgrader_config_wires_the_course(tmp_path):
     assert got["path"].split(":")[0] == str(Path(sys.executable).parent)
     assert got["weights"] == str(REPO / "datasets" / "squeezenet1.1_nchw")
     assert "datasets" in got["ignore"]
-    # nbgrader's own sanitize steps, with OverwriteCells replaced by the one that keeps hidden tests (issue 11)
-    assert got["sanitize"] == ["ClearOutput", "DeduplicateIds", "OverwriteKernelspec",
+    # nbgrader's own steps, with the outputs, cells and execution of the student's notebook replaced (issue 15)
+    assert got["sanitize"] == ["SubmittedOutputs", "DeduplicateIds", "OverwriteKernelspec",
                                "OverwriteCellsKeepingHiddenTests", "CheckCellMetadata"]
-    assert got["kernel_args"] == ["--InteractiveShell.xmode=Minimal"]
+    assert got["autograde"] == ["GradeWithHiddenTests", "IgnorePattern", "ClearMetadataPreprocessor",
+                                "LimitOutput", "SaveAutoGrades", "AssignLatePenalties", "CheckCellMetadata"]
+    assert (got["exporter"], got["hook"]) == ("SubmittedNotebookExporter", "pre_convert_hook")
 
 
 # --- the public checks of the notebook, run in-process on answers right and wrong ----------------------------
