@@ -95,6 +95,16 @@ def _choose(notebooks: list[Path]) -> tuple[Path, str]:
     return best, f"graded {best.name}, the notebook defining most graded functions among {len(notebooks)}"
 
 
+def find_notebook(folder: Path) -> tuple[Path | None, str]:
+    """The notebook to grade in a submission folder, and a note: the only one; else ``class_visualization.ipynb``;
+    else the one defining the most graded functions (the note says which); or None and what the folder holds."""
+    notebooks = _notebooks_under(folder) if folder.is_dir() else []
+    if not notebooks:
+        return None, "no .ipynb notebook in your submission (" + (
+            _other_files(folder) if folder.is_dir() else "nothing was submitted") + ")"
+    return _choose(notebooks)
+
+
 def _other_files(folder: Path) -> str:
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     if not names:

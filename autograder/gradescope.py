@@ -133,18 +133,6 @@ def _failed(output: str, visibility: str, status: str = "failed") -> dict:
     return R.gradescope(record, visibility)
 
 
-def find_notebook(folder: Path) -> tuple[Path | None, str]:
-    """The notebook to grade in a submission folder, and a note: the only one; else ``class_visualization.ipynb``;
-    else the one defining the most graded functions (the note says which); or None and what the folder holds."""
-    from .batch import _choose, _notebooks_under, _other_files
-
-    notebooks = _notebooks_under(folder) if folder.is_dir() else []
-    if not notebooks:
-        return None, "no .ipynb notebook in your submission (" + (
-            _other_files(folder) if folder.is_dir() else "nothing was submitted") + ")"
-    return _choose(notebooks)
-
-
 def run(root, weights=None) -> dict:
     """Grade ``root/submission`` into ``root/results/results.json`` (Gradescope's layout; ``root`` is
     ``/autograder`` there). Never raises: every outcome ends in a valid results.json, which is also returned."""
@@ -161,7 +149,7 @@ def run(root, weights=None) -> dict:
     _write(target, _failed("grading did not finish (it was stopped or ran out of time); please tell your "
                            "instructor", visibility, "error"))
     try:
-        from .batch import Options, Submission, run_hidden_tests
+        from .batch import Options, Submission, find_notebook, run_hidden_tests
         from .sandbox import add_protected_paths
 
         notebook, note = find_notebook(root / "submission")

@@ -10,17 +10,17 @@ standalone grader gives that check its full points. Every check is all or nothin
 a cell equal the standalone grader's points for that check (:func:`expected_nbgrader_points`); the standalone
 grader (``python -m autograder grade``) stays the authority, and its JSON has the details.
 
-How: the first ``run_check`` in a kernel grades the notebook file of the kernel's working folder (nbgrader runs
-the kernel in ``autograded/<student>/<assignment>/``: ``class_visualization.ipynb`` there, else the only notebook
-there; ``AUTOGRADER_NOTEBOOK`` overrides) with the hidden tests, ``python -E -s -m pytest autograder
+Where: only ``nbgrader validate`` runs these cells (the instructor's source notebook); ``nbgrader autograde``
+never runs a notebook (:mod:`autograder.nbgrader_autograde` gives each graded cell the grader's result instead).
+
+How: the first ``run_check`` in a kernel grades the notebook file of the kernel's working folder (the one the
+standalone grader would pick there; ``AUTOGRADER_NOTEBOOK`` overrides) with the hidden tests, ``python -E -s -m pytest autograder
 --submission NOTEBOOK``, in a subprocess started from the repository root (so it uses the repository's grader
 and reference, and the student's code runs in the grader's own sandboxed processes, never in this kernel). The result is cached
 per notebook (path and SHA-256) for the other checks of the same kernel. Nothing is written to stderr:
 nbgrader scores a test cell 0 when anything reaches stderr, so the subprocess's stderr (TensorFlow's log lines)
 is captured and only reported, shortened, in the feedback when grading fails.
 
-What a student's notebook does in the kernel before the hidden cells run (monkeypatching this module, say) can
-only change what nbgrader records; the standalone grader's result on the same file cannot be changed that way.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from pathlib import Path
 from .results import HIDDEN_TESTS, checks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_NAME = "class_visualization.ipynb"
 NOTEBOOK_ENV = "AUTOGRADER_NOTEBOOK"
 GRADING_TIMEOUT = 1100.0
 """Seconds allowed for grading one notebook (under nbgrader's per-cell timeout of 1200 s)."""
@@ -49,27 +48,24 @@ class GradingFailed(RuntimeError):
 
 
 def find_notebook(folder=None) -> Path:
-    """The notebook nbgrader is grading: ``$AUTOGRADER_NOTEBOOK``, else ``class_visualization.ipynb`` in
-    ``folder`` (default: the current folder), else the only ``.ipynb`` there.
+    """The notebook being validated: ``$AUTOGRADER_NOTEBOOK``, else the one the standalone grader would pick in
+    ``folder`` (default: the current folder; :func:`autograder.batch.find_notebook`).
 
     Raises:
-        FileNotFoundError: no such notebook, or several candidates and none with the assignment's name.
+        FileNotFoundError: no such notebook.
     """
+    from .batch import find_notebook as choose
+
     override = os.environ.get(NOTEBOOK_ENV)
     if override:
         path = Path(override)
         if not path.is_file():
             raise FileNotFoundError(f"{NOTEBOOK_ENV}={override} is not a file")
         return path.resolve()
-    folder = Path(folder or os.getcwd())
-    named = folder / NOTEBOOK_NAME
-    if named.is_file():
-        return named.resolve()
-    candidates = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
-    if len(candidates) == 1:
-        return candidates[0].resolve()
-    raise FileNotFoundError(f"cannot tell which notebook to grade in {folder}: no {NOTEBOOK_NAME} and "
-                            f"{len(candidates)} other notebooks; set {NOTEBOOK_ENV}")
+    path, note = choose(Path(folder or os.getcwd()))
+    if path is None:
+        raise FileNotFoundError(note)
+    return path.resolve()
 
 
 def grade_isolated(notebook, timeout: float = GRADING_TIMEOUT, extra_args=()) -> dict:

@@ -124,11 +124,12 @@ def test_find_notebook_rules(tmp_path, monkeypatch):
     monkeypatch.delenv("AUTOGRADER_NOTEBOOK", raising=False)
     write_nb(tmp_path / "renamed.ipynb")
     assert find_notebook(tmp_path).name == "renamed.ipynb"
-    write_nb(tmp_path / "other.ipynb")
-    with pytest.raises(FileNotFoundError, match="cannot tell which notebook"):
-        find_notebook(tmp_path)
+    write_nb(tmp_path / "other.ipynb", LOSS_DEF)
+    assert find_notebook(tmp_path).name == "other.ipynb"  # the one defining a graded function
     write_nb(tmp_path / "class_visualization.ipynb")
     assert find_notebook(tmp_path).name == "class_visualization.ipynb"
+    with pytest.raises(FileNotFoundError, match="no .ipynb notebook"):
+        find_notebook(tmp_path / "empty")
     monkeypatch.setenv("AUTOGRADER_NOTEBOOK", str(tmp_path / "other.ipynb"))
     assert find_notebook(tmp_path).name == "other.ipynb"
 
