@@ -246,15 +246,22 @@ def check_outputs(check: dict) -> list:
 
 
 def find_result(course: CourseDirectory, student: str, assignment: str, notebook: str) -> dict | None:
-    """The standalone grader's signed result for this student's submitted notebook, as it is now, else None."""
-    from .batch import discover, load_result
+    """The standalone grader's signed result for this student's submitted notebook, as it is now, else None.
 
-    folder = _submitted(course, student, assignment)
-    file = folder / f"{notebook}.ipynb"
+    A result's id is the student's (or ``student__assignment`` in a tree of several assignments, see
+    :func:`autograder.batch.discover`); the tree is searched only when neither id has the result."""
+    from .batch import Submission, _safe, discover, load_result
+
+    file = _submitted(course, student, assignment) / f"{notebook}.ipynb"
+    out = _results_dir(course)
+    for ident in (_safe(student), _safe(f"{student}__{assignment}")):
+        record = load_result(out, Submission(ident, file))
+        if record is not None:
+            return record
     for sub in discover([_submitted(course)])[0]:
         if sub.student == student and sub.assignment in (assignment, None) and sub.notebook is not None:
-            record = load_result(_results_dir(course), sub)
-            if record is not None and record.get("notebook_sha256") == R.sha256(file):
+            record = load_result(out, Submission(sub.id, file))
+            if record is not None:
                 return record
     return None
 

@@ -82,3 +82,34 @@ def test_batch_grades_only_the_chosen_students_and_assignment(tmp_path):
                           assignment="class_visualization")
     assert graded == ["alice__class_visualization", "bob__class_visualization"]  # ids of the whole tree
     assert [sub.student for sub, _ in rows] == ["alice", "bob"]
+
+
+def test_a_signed_result_is_reused_only_for_the_same_notebook_bytes(tmp_path):
+    """The large-course path: results graded first (here written as the batch writes them) are what autograde
+    records; a notebook changed since, or a result not signed by the folder's key, is not reused."""
+    import json
+
+    from nbgrader.coursedir import CourseDirectory
+
+    from autograder.batch import Submission, write_result
+    from autograder.nbgrader_autograde import find_result
+
+    course = CourseDirectory(root=str(tmp_path))
+    path = tmp_path / "submitted" / "alice" / "class_visualization" / "class_visualization.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(), path)
+    record = {"grader_version": R.GRADER_VERSION, "notebook_sha256": R.sha256(path), "status": "graded",
+              "checks": [R.check_result(n, True, "fine") for n in R.checks()], "score": R.max_score(),
+              "max_score": R.max_score()}
+    write_result(tmp_path / "grading", Submission("alice", path, "alice", "class_visualization"), record)
+    assert find_result(course, "alice", "class_visualization", "class_visualization")["score"] == R.max_score()
+    assert find_result(course, "bob", "class_visualization", "class_visualization") is None
+
+    stored = tmp_path / "grading" / "results" / "alice.json"
+    forged = json.loads(stored.read_text())
+    forged["checks"][0]["feedback"] = "edited"
+    stored.write_text(json.dumps(forged))
+    assert find_result(course, "alice", "class_visualization", "class_visualization") is None
+    write_result(tmp_path / "grading", Submission("alice", path, "alice", "class_visualization"), record)
+    path.write_text(path.read_text() + " ")
+    assert find_result(course, "alice", "class_visualization", "class_visualization") is None
