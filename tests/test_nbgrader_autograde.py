@@ -98,7 +98,8 @@ def test_a_signed_result_is_reused_only_for_the_same_notebook_bytes(tmp_path):
     path = tmp_path / "submitted" / "alice" / "class_visualization" / "class_visualization.ipynb"
     path.parent.mkdir(parents=True)
     nbformat.write(nbformat.v4.new_notebook(), path)
-    record = {"grader_version": R.GRADER_VERSION, "notebook_sha256": R.sha256(path), "status": "graded",
+    record = {"submission": "alice", "grader_version": R.GRADER_VERSION, "notebook_sha256": R.sha256(path),
+              "status": "graded",
               "checks": [R.check_result(n, True, "fine") for n in R.checks()], "score": R.max_score(),
               "max_score": R.max_score()}
     write_result(tmp_path / "grading", Submission("alice", path, "alice", "class_visualization"), record)
