@@ -11,7 +11,7 @@ Rule of this module: nothing of the student runs before :func:`main` has, in thi
 3. installed the audit hook and disabled the escape hatches (:mod:`.audit`), said hello to the grader, and
    removed this package's modules from ``sys.modules`` (the student's code cannot import them by name).
 
-The grader starts it (:mod:`autograder.sandbox`; when the machine allows it, inside new Linux namespaces where only
+The grader starts it (:mod:`autograder.isolation`; when the machine allows it, inside new Linux namespaces where only
 the sandbox, Python, the virtual environment and the weights are visible, as an unprivileged user). Student code
 then only ever runs in *jobs* (:mod:`.worker`), each in a fresh thread, while the request loop -- in the main
 thread, whose frames no job can reach -- waits, classifies what came back by exact type, and answers with

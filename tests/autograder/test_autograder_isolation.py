@@ -27,8 +27,9 @@ import pytest
 
 import corpus
 import hostile
-from autograder import sandbox
-from autograder.sandbox import AUDIT_HOOK_ONLY, NAMESPACES, STUDENT_UIDS, USER, isolation
+from autograder import isolation
+from autograder.isolation import AUDIT_HOOK_ONLY, NAMESPACES, STUDENT_UIDS, USER, choose, closing
+from autograder.isolation.base import visible_paths
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -99,23 +100,24 @@ def _user_env(open_tmp: Path, **extra) -> dict:
 
 
 def test_namespaces_are_used_when_running_as_root():
-    mode, prefix, detail = isolation()
-    if os.geteuid() != 0 and mode != NAMESPACES:
-        pytest.skip(f"not root and no user namespaces here: {detail}")
-    assert mode == NAMESPACES, detail
+    chosen = choose()
+    if os.geteuid() != 0 and chosen.name != NAMESPACES:
+        pytest.skip(f"not root and no user namespaces here: {chosen.detail}")
+    assert chosen.name == NAMESPACES, chosen.detail
+    prefix = chosen.mode.prefix
     assert prefix[:3] == ["setpriv", "--pdeathsig", "KILL"] and "--kill-child" in prefix
     if os.geteuid() == 0:
-        assert "nobody" in detail
+        assert chosen.mode.drop and "nobody" in chosen.detail
 
 
 def test_the_fallback_can_be_forced(monkeypatch):
     monkeypatch.setenv("CLASSVIZ_GRADER_ISOLATION", "audit-hook")
-    mode, prefix, detail = sandbox._choose(sys.executable, sandbox._forced_mode())
-    assert (mode, prefix) == (AUDIT_HOOK_ONLY, None) and "CLASSVIZ_GRADER_ISOLATION" in detail
+    chosen = choose()
+    assert chosen.name == AUDIT_HOOK_ONLY and chosen.detail == "CLASSVIZ_GRADER_ISOLATION=audit-hook"
 
 
 def test_only_python_the_venv_and_the_sandbox_are_visible():
-    paths = sandbox._visible_paths(sys.executable)
+    paths = visible_paths(sys.executable)
     assert str(REPO) not in paths and all(not p.startswith(str(REPO) + "/autograder") for p in paths)
     assert any(Path(p, "pyvenv.cfg").exists() for p in paths) or sys.prefix == sys.base_prefix
 
@@ -125,7 +127,8 @@ SCRIPT = textwrap.dedent('''
     sys.path.insert(0, {repo!r})
     from pathlib import Path
     import numpy as np
-    from autograder.sandbox import Limits, SandboxDir, StudentProcess, prepare_sandbox
+    from autograder.isolation import Limits, SandboxDir, StudentProcess, close_to_students, prepare_sandbox
+    close_to_students()  # the grader's step before grading (closes the course only in the unprivileged-user mode)
     source = "def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\\n" \\
              "    if target_y == 1:\\n        while True:\\n            pass\\n" \\
              "    return model(X)[0, target_y], X\\n"
@@ -176,10 +179,10 @@ def test_a_killed_grader_takes_its_student_processes_with_it(tmp_path, mode, req
         line = grader.stdout.readline()
         assert line, grader.stderr.read()[-3000:]
         lines.append(line.split())
-    expected = {"audit-hook": AUDIT_HOOK_ONLY, "user": USER}.get(mode) or isolation()[0]
+    expected = {"audit-hook": AUDIT_HOOK_ONLY, "user": USER}.get(mode) or choose().name
     assert lines[0][1] == expected.replace(" ", "_")
     assert lines[0][3] == "True"
-    if mode == "default" and isolation()[0] == NAMESPACES and os.geteuid() == 0:
+    if mode == "default" and choose().name == NAMESPACES and os.geteuid() == 0:
         assert lines[0][5] == "65534"  # nobody
     if mode == "user":
         assert int(lines[0][5]) in STUDENT_UIDS
@@ -193,9 +196,9 @@ def test_a_killed_grader_takes_its_student_processes_with_it(tmp_path, mode, req
             break
         time.sleep(0.1)
     assert not _alive(pgid), "the student process outlived the grader"
-    left = [p for p in tmp_path.iterdir() if p.name.startswith(sandbox.SANDBOX_PREFIX)]
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(isolation.SANDBOX_PREFIX)]
     assert len(left) == 1
-    assert sandbox.clean_stale_sandboxes(tmp_path) == left and not left[0].exists()
+    assert isolation.clean_stale_sandboxes(tmp_path) == left and not left[0].exists()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -205,12 +208,13 @@ def test_a_killed_grader_takes_its_student_processes_with_it(tmp_path, mode, req
 def test_a_forced_mode_must_be_known(monkeypatch):
     monkeypatch.setenv("CLASSVIZ_GRADER_ISOLATION", "chroot")
     with pytest.raises(ValueError, match="'chroot'.*'namespaces', 'user' or 'audit-hook'"):
-        sandbox._forced_mode()
+        isolation.choice.forced_mode()
 
 
-def _status(env, argv_wrapper=list) -> dict:
-    code = ("import json; from autograder.sandbox import isolation_status, isolation_summary; "
-            "print(json.dumps(isolation_status())); print(isolation_summary())")
+def _status(env, argv_wrapper=list, close=False) -> dict:
+    """The isolation status and summary line of a fresh grader process (after its closing step if ``close``)."""
+    code = ("import json; from autograder.isolation import close_to_students, status, summary; "
+            f"{'close_to_students(); ' if close else ''}print(json.dumps(status())); print(summary())")
     proc = subprocess.run(argv_wrapper([sys.executable, "-c", code]), cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -220,7 +224,7 @@ def _status(env, argv_wrapper=list) -> dict:
 
 def test_a_forced_fallback_is_reported_as_weaker():
     status = _status(dict(os.environ, CLASSVIZ_GRADER_ISOLATION="audit-hook"))
-    best = isolation()[0]
+    best = choose().name
     assert (status["mode"], status["best"], status["weaker"]) == (AUDIT_HOOK_ONLY, best, best != AUDIT_HOOK_ONLY)
     assert status["reason"] == "CLASSVIZ_GRADER_ISOLATION=audit-hook"
     if best != AUDIT_HOOK_ONLY:
@@ -229,10 +233,10 @@ def test_a_forced_fallback_is_reported_as_weaker():
 
 
 def test_the_user_mode_closes_the_course_folder_but_the_venv_and_the_student_package(open_tmp, restore_course_modes):
-    status = _status(_user_env(open_tmp), in_container)
+    status = _status(_user_env(open_tmp), in_container, close=True)
     assert status["mode"] == USER, status["reason"]
     assert "fresh unprivileged user" in status["reason"] and "CLASSVIZ_GRADER_ISOLATION=user" in status["reason"]
-    assert status["weaker"] == (isolation()[0] == NAMESPACES)
+    assert status["weaker"] == (choose().name == NAMESPACES)
     assert status["summary"].startswith("isolation: unprivileged user")
     for name in ("autograder", "classviz_reference", "solutions", "tests", "datasets", "README.md"):
         assert not (REPO / name).stat().st_mode & 0o007, name  # closed to others
@@ -245,7 +249,7 @@ def test_the_user_mode_is_refused_where_its_sandboxes_cannot_be_reached(open_tmp
     sandbox by absolute path as the student process does, fails, and the grader says why."""
     closed = Path(tempfile.mkdtemp(dir=open_tmp / "outside"))  # mode 0700
     (closed / "tmp").mkdir(mode=0o755)
-    status = _status(dict(_user_env(open_tmp), TMPDIR=str(closed / "tmp")), in_container)
+    status = _status(dict(_user_env(open_tmp), TMPDIR=str(closed / "tmp")), in_container, close=True)
     assert status["mode"] == AUDIT_HOOK_ONLY
     assert f"other users cannot pass through {closed} (mode 0700)" in status["reason"], status["reason"]
 
@@ -261,22 +265,24 @@ def test_protect_closes_each_entry_except_the_way_to_what_the_student_needs(tmp_
     for path in [course, *course.iterdir(), elsewhere]:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
     monkeypatch.setattr(tempfile, "tempdir", str(course / "tmp"))  # the sandboxes' folder lies in the course
-    closed = dict(sandbox.protect([course]))
+    monkeypatch.setattr(closing, "CLOSED", [])  # (this process's record of what it closed)
+    monkeypatch.setattr(closing, "CHANGED", [])
+    closed = dict(closing.protect([course], sys.executable))
     assert closed == {str(course / "autograder"): True, str(course / "elsewhere_target"): True,
                       str(course / "secret.txt"): False, str(course / "solutions"): True, str(elsewhere): True}
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in [course, *course.iterdir()]} == {
         "course": 0o755, "tmp": 0o755, "autograder": 0o750, "solutions": 0o750, "elsewhere_target": 0o750,
         "secret.txt": 0o640, "weights": 0o750}  # (the link's target)
     with pytest.raises(ValueError, match="cannot be closed to the student"):
-        sandbox.protect([Path(sys.prefix) / "lib"])
+        closing.protect([Path(sys.prefix) / "lib"], sys.executable)
 
 
 def _as_student(*argv) -> int:
-    uid = sandbox.student_uid()
-    return subprocess.run(sandbox.user_command(uid, list(argv)), capture_output=True).returncode
+    uid = isolation.student_uid()
+    return subprocess.run(isolation.user_command(uid, list(argv)), capture_output=True).returncode
 
 
-def test_protect_closes_a_gradescope_layout(open_tmp):
+def test_protect_closes_a_gradescope_layout(open_tmp, monkeypatch):
     """Gradescope: code in /autograder/source, the submission in /autograder/submission, results in
     /autograder/results, the virtual environment elsewhere (/opt/...): closing /autograder closes all of them."""
     if os.geteuid() != 0:
@@ -288,7 +294,9 @@ def test_protect_closes_a_gradescope_layout(open_tmp):
         os.chmod(root / name, 0o755)
         (root / name / "file.txt").write_text(name)
     assert _as_student("cat", str(root / "results" / "file.txt")) == 0  # control: readable before
-    assert sandbox.protect([root]) == [(str(root), True)]
+    monkeypatch.setattr(closing, "CLOSED", [])
+    monkeypatch.setattr(closing, "CHANGED", [])
+    assert closing.protect([root], sys.executable) == [(str(root), True)]
     for name in ("source", "submission", "results"):
         assert _as_student("cat", str(root / name / "file.txt")) != 0
         assert _as_student("ls", str(root / name)) != 0
@@ -307,7 +315,7 @@ def test_a_symlinked_virtual_environment_starts_in_the_best_mode(tmp_path):
     python = link / "bin" / Path(sys.executable).name
     code = textwrap.dedent(f'''
         import sys, time
-        from autograder.sandbox import Limits, SandboxDir, StudentProcess, prepare_sandbox
+        from autograder.isolation import Limits, SandboxDir, StudentProcess, prepare_sandbox
         assert sys.prefix == {str(link)!r}, sys.prefix
         with SandboxDir({str(tmp_path)!r}) as tmp:
             proc = StudentProcess(prepare_sandbox(tmp, {{}}), Limits())
@@ -319,7 +327,7 @@ def test_a_symlinked_virtual_environment_starts_in_the_best_mode(tmp_path):
     proc = subprocess.run([str(python), "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     mode, ok, used = proc.stdout.split()[-3:]
-    assert (mode, ok) == (isolation()[0].replace(" ", "_"), "True")
+    assert (mode, ok) == (choose().name.replace(" ", "_"), "True")
     assert used == str(Path(os.path.realpath(sys.prefix)) / "bin" / Path(sys.executable).name)
 
 
@@ -382,8 +390,8 @@ USER_SCRIPT = textwrap.dedent('''
     import json, os, sys, time
     sys.path.insert(0, {repo!r})
     import numpy as np
-    from autograder.sandbox import Limits, SandboxDir, StudentProcess, add_protected_paths, prepare_sandbox
-    add_protected_paths([{outside!r}, {out!r}])
+    from autograder.isolation import Limits, SandboxDir, StudentProcess, close_to_students, prepare_sandbox
+    close_to_students([{outside!r}, {out!r}, {weights!r}])
     source = open({cell!r}).read()
     X = np.random.default_rng(0).standard_normal((1, 224, 224, 3)).astype(np.float32)
     with SandboxDir() as a_dir, SandboxDir() as b_dir:
@@ -553,6 +561,6 @@ def test_the_batch_grades_hostile_notebooks_as_the_student_user(open_tmp, restor
     assert not (out / "results" / "zz_forged.json").exists()
     summary = proc.stdout.strip().splitlines()[-1]
     assert "3 submission(s) in" in summary and "isolation: unprivileged user" in summary
-    assert ("WEAKER than 'namespaces'" in summary) == (isolation()[0] == NAMESPACES)
+    assert ("WEAKER than 'namespaces'" in summary) == (choose().name == NAMESPACES)
     for path in (subs, out):
         assert not path.stat().st_mode & 0o007, path  # closed by the batch

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.sandbox import NAMESPACES, Limits, StudentProcess, StudentProcessError, isolation, prepare_sandbox
+from autograder.isolation import NAMESPACES, Limits, StudentProcess, StudentProcessError, choose, prepare_sandbox
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -138,8 +138,8 @@ def test_forbidden_actions_fail_inside_the_student_process(probes, name):
 
 @pytest.mark.parametrize("name", list(C_LEVEL))
 def test_c_level_file_access_sees_nothing_outside_the_sandbox(probes, name):
-    if isolation()[0] != NAMESPACES:
-        pytest.skip(f"isolation is {isolation()[0]!r} here: C-level file access is not contained")
+    if choose().name != NAMESPACES:
+        pytest.skip(f"isolation is {choose().name!r} here: C-level file access is not contained")
     answers, outside = probes
     header = answers[name]
     assert not header["ok"], f"{name} succeeded in the student process"
