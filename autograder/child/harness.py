@@ -64,7 +64,12 @@ def main(argv=None) -> None:
     del key
     sandbox = os.path.realpath(config["sandbox"])
     os.chdir(sandbox)
-    sys.path[:] = [sandbox] + [p for p in sys.path if p and os.path.realpath(p) != sandbox]
+    # the sandbox, then only the Python installation's own folders: not the course folder that an editable install
+    # of the project (a .pth file or finder in site-packages) adds, where classviz_reference would be importable
+    python = tuple(os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                                           sys.base_exec_prefix})
+    sys.path[:] = [sandbox] + [p for p in sys.path if p and (os.path.realpath(p) + os.sep).startswith(python)]
+    sys.meta_path[:] = [f for f in sys.meta_path if not type(f).__module__.startswith("__editable__")]
     start = time.perf_counter()
     try:
         import _thread
