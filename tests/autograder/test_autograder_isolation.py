@@ -12,6 +12,7 @@ protection); :func:`restore_course_modes` puts them back afterwards.
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import stat
@@ -28,6 +29,7 @@ import pytest
 import corpus
 import hostile
 from autograder import isolation
+from autograder.batch import KEY_FILE, output_key
 from autograder.isolation import AUDIT_HOOK_ONLY, NAMESPACES, STUDENT_UIDS, USER, choose, closing
 from autograder.isolation.base import visible_paths
 
@@ -70,6 +72,18 @@ def in_container(argv) -> list:
                     "a container")
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _CONTAINER, "sh", str(way[0]), way[1],
             *map(str, argv)]
+
+
+def container_like(argv) -> list:
+    """``argv`` run as a Docker-default container would run it (root without CAP_SYS_ADMIN, the namespace system
+    calls refused by seccomp: the project's shared tool ``container_like.py``), where Python is reachable by every
+    user (:func:`in_container`)."""
+    tool = REPO.parent / "shared" / "tools" / "container_like.py"
+    if not tool.is_file():
+        pytest.skip(f"{tool} is missing")
+    if subprocess.run(["/usr/bin/python3", "-c", "import seccomp"], capture_output=True).returncode:
+        pytest.skip("container_like.py needs python3-seccomp (apt-get install -y python3-seccomp)")
+    return in_container(["/usr/bin/python3", str(tool), shlex.join(map(str, argv))])
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +236,75 @@ def _status(env, argv_wrapper=list, close=False) -> dict:
     return {**json.loads(status), "summary": summary}
 
 
+def test_asking_which_mode_works_changes_nothing_on_disk(open_tmp, restore_course_modes):
+    """Without the grader's closing step the unprivileged-user mode is refused, saying why, and no permission
+    changes: importing the package, choosing a mode and reporting it (status, summary) only ask."""
+    os.chmod(REPO / "autograder", 0o755)  # open, as in a fresh checkout (restore_course_modes puts it back)
+    before = {p.name: stat.S_IMODE(p.lstat().st_mode) for p in REPO.iterdir() if not p.is_symlink()}
+    status = _status(_user_env(open_tmp), in_container)
+    assert status["mode"] == AUDIT_HOOK_ONLY
+    assert "no unprivileged user: the course folder is not closed to other users" in status["reason"], status
+    assert status["protected"] == []
+    assert {p.name: stat.S_IMODE(p.lstat().st_mode) for p in REPO.iterdir() if not p.is_symlink()} == before
+
+
+def test_in_a_container_the_user_mode_is_the_best_and_closes_the_course(open_tmp, restore_course_modes):
+    """Under container_like.py (namespaces refused, as in Docker or Gradescope), with no mode forced: the
+    namespaces' probe fails, the unprivileged-user mode is the strongest that works, and the closing step closes the
+    course folder -- asking first changed nothing."""
+    os.chmod(REPO / "autograder", 0o755)  # open, as in a fresh checkout (restore_course_modes puts it back)
+    env = {k: v for k, v in _user_env(open_tmp).items() if k != "CLASSVIZ_GRADER_ISOLATION"}
+    asked = _status(env, container_like)
+    assert (asked["mode"], asked["best"], asked["protected"]) == (AUDIT_HOOK_ONLY, USER, []), asked
+    assert asked["reason"].startswith("no namespaces: unshare failed"), asked["reason"]
+    status = _status(env, container_like, close=True)
+    assert (status["mode"], status["best"], status["weaker"]) == (USER, USER, False), status["reason"]
+    assert status["reason"].startswith("as a fresh unprivileged user per process")
+    assert "no namespaces: unshare failed" in status["reason"]
+    assert [str(REPO / "autograder"), "0755", "0750"] in status["protected"]
+    assert not (REPO / "autograder").stat().st_mode & 0o007
+    assert status["summary"].startswith("isolation: unprivileged user (as a fresh unprivileged user")
+
+
+ONE_CALL = textwrap.dedent('''
+    import json, sys, time
+    sys.path.insert(0, {repo!r})
+    import numpy as np
+    from autograder.isolation import Limits, SandboxDir, StudentProcess, close_to_students, prepare_sandbox
+    close_to_students()
+    source = "def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\\n" \\
+             "    import classviz, importlib.util, os, sys\\n" \\
+             "    assert os.path.dirname(classviz.__file__) == os.path.join(os.getcwd(), 'classviz')\\n" \\
+             "    assert importlib.util.find_spec('classviz_reference') is None\\n" \\
+             "    return model(X)[0, target_y], X\\n"
+    with SandboxDir({tmp!r}) as tmp:
+        proc = StudentProcess(prepare_sandbox(tmp, {{0: source}}), Limits())
+        proc.start()
+        proc.wait_ready(time.monotonic() + 300)
+        proc.request({{"op": "setup", "statements": [{{"file": "cells/cell_000.py", "line": 1, "source": source}}]}},
+                     None, time.monotonic() + 60)
+        header, _ = proc.request({{"op": "loss", "model": "linear", "input": "numpy", "target_y": 0, "l2_reg": 0.0}},
+                                 {{"X": np.zeros((1, 224, 224, 3), np.float32)}}, time.monotonic() + 60)
+        proc.close()
+    print("RESULT", json.dumps({{"mode": proc.isolation, "ok": header["ok"], "error": header.get("error"),
+                                "uid": proc.hello["uid"]}}))
+''')
+
+
+def test_a_student_process_runs_as_its_own_user_in_a_container(open_tmp, restore_course_modes):
+    """Under container_like.py: a grader that closes the course starts its student process as a fresh user id,
+    which imports the sandbox's classviz and finds no classviz_reference, and answers a call."""
+    tmp = Path(tempfile.mkdtemp(dir=open_tmp / "tmp"))
+    os.chmod(tmp, 0o711)
+    env = {k: v for k, v in _user_env(open_tmp).items() if k != "CLASSVIZ_GRADER_ISOLATION"}
+    proc = subprocess.run(container_like([sys.executable, "-c", ONE_CALL.format(repo=str(REPO), tmp=str(tmp))]),
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert "RESULT" in proc.stdout, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.split("RESULT", 1)[1])
+    assert (result["mode"], result["ok"]) == (USER, True), result
+    assert result["uid"] in STUDENT_UIDS
+
+
 def test_a_forced_fallback_is_reported_as_weaker():
     status = _status(dict(os.environ, CLASSVIZ_GRADER_ISOLATION="audit-hook"))
     best = choose().name
@@ -333,18 +416,19 @@ def test_a_symlinked_virtual_environment_starts_in_the_best_mode(tmp_path):
 
 # A hostile student function: its class index selects an attempt; it returns normally only if the attempt
 # succeeded. {REPO}, {OUT}, {OUTSIDE}, {WEIGHTS} are replaced by the test.
-_READ = {"hidden_checks": "{REPO}/autograder/checks.py",
+_READ = {"hidden_tests": "{REPO}/autograder/hidden_tests/test_class_visualization.py",
          "reference_solution": "{REPO}/classviz_reference/solution.py",
          "instructor_notebook": "{REPO}/solutions/class_visualization/class_visualization.ipynb",
          "project_tests": "{REPO}/tests/autograder/hostile.py",
          "weights_folder": "{WEIGHTS}/weights/squeezenet0_conv0_weight.npy",
          "output_folder": "{OUT}/results/victim.json",
+         "signing_key": "{OUT}/.autograder-key",
          "other_submission": "{OUTSIDE}/other_student.ipynb",
          "other_running_sandbox": "@other.txt"}  # the path of the other process's cell, which it learnt
-_LIST = {"list_submissions": "{OUTSIDE}", "list_output": "{OUT}", "list_hidden_checks": "{REPO}/autograder",
+_LIST = {"list_submissions": "{OUTSIDE}", "list_output": "{OUT}", "list_hidden_tests": "{REPO}/autograder/hidden_tests",
          "list_weights_folder": "{WEIGHTS}"}
 _WRITE = {"write_results_json": "{OUT}/results.json", "overwrite_a_result": "{OUT}/results/victim.json",
-          "write_hidden_checks": "{REPO}/autograder/forged.py"}
+          "write_into_the_grader": "{REPO}/autograder/forged.py"}
 FORBIDDEN = {
     **{f"{name}_python": f"open(_path({path!r}), 'rb').read()" for name, path in _READ.items()},
     **{f"{name}_tfio": f"tf.io.read_file(_path({path!r})).numpy()" for name, path in _READ.items()},
@@ -358,6 +442,10 @@ ORDINARY = {
     "weights_copy_readable": "assert tf.io.read_file(os.path.join(os.path.dirname(os.getcwd()), 'weights', "
                              "'weights', 'squeezenet0_conv0_weight.npy')).numpy()[:6] == b'\\x93NUMPY'",
     "write_in_sandbox": "open('notes.txt', 'w').write('ok')",
+    "classviz_is_the_sandbox_copy": "import classviz; assert os.path.dirname(classviz.__file__) == "
+                                    "os.path.join(os.getcwd(), 'classviz')",
+    "no_course_folder_on_sys_path": "import sys; assert not [p for p in sys.path if "
+                                    "os.path.realpath(p or '.').startswith('{REPO}')], sys.path",
     "unprivileged": "s = open('/proc/self/status').read(); assert 'CapEff:\\t0000000000000000' in s and "
                     "'CapBnd:\\t0000000000000000' in s and 'NoNewPrivs:\\t1' in s and os.getuid() != 0 and "
                     "os.getgroups() in ([], [os.getgid()]), s",
@@ -371,14 +459,18 @@ ATTEMPTS = [*FORBIDDEN, *ORDINARY, *NOT_CONTAINED]
 SQUEEZENET_CLASS = 76  # tarantula
 
 
+def _substitute(code: str, subs: dict) -> str:
+    for token, value in subs.items():
+        code = code.replace(token, value)
+    return code
+
+
 def _hostile_cell(subs: dict) -> str:
     lines = ["import os", "import tensorflow as tf",
              "def _path(p):\n    return open('other.txt').read().strip() if p == '@other.txt' else p",
              "ATTEMPTS = []"]
     for name in ATTEMPTS:
-        code = {**FORBIDDEN, **ORDINARY, **NOT_CONTAINED}[name]
-        for token, value in subs.items():
-            code = code.replace(token, value)
+        code = _substitute({**FORBIDDEN, **ORDINARY, **NOT_CONTAINED}[name], subs)
         lines.append(f"def _a():\n    {code}\nATTEMPTS.append(_a)")
     lines.append("def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\n"
                  "    if target_y < len(ATTEMPTS):\n        ATTEMPTS[target_y]()\n        return 0.0, X\n"
@@ -390,7 +482,11 @@ USER_SCRIPT = textwrap.dedent('''
     import json, os, sys, time
     sys.path.insert(0, {repo!r})
     import numpy as np
-    from autograder.isolation import Limits, SandboxDir, StudentProcess, close_to_students, prepare_sandbox
+    import subprocess
+    from autograder.isolation import Limits, SandboxDir, StudentProcess, close_to_students, prepare_sandbox, \
+        student_uid, user_command
+    control = {{name: subprocess.run(user_command(student_uid(), ["cat", path]), capture_output=True).returncode
+               for name, path in {reads!r}.items()}}  # before the grader's step: readable by another user
     close_to_students([{outside!r}, {out!r}, {weights!r}])
     source = open({cell!r}).read()
     X = np.random.default_rng(0).standard_normal((1, 224, 224, 3)).astype(np.float32)
@@ -419,7 +515,7 @@ USER_SCRIPT = textwrap.dedent('''
             ("submission_folder", a.sandbox.parent), ("grader_copy", a.sandbox), ("run", run_a),
             ("weights_copy", os.path.join(a.sandbox.parent, "weights")))}}
         result = {{"mode": a.isolation, "detail": a.isolation_detail, "uids": [a.hello["uid"], b.hello["uid"]],
-                  "answers": answers, "squeezenet_ok": header["ok"], "layout": layout,
+                  "answers": answers, "squeezenet_ok": header["ok"], "layout": layout, "control": control,
                   "loss": float(arrays["loss"]) if "loss" in arrays else None}}
         for proc in procs:
             proc.close()
@@ -436,11 +532,14 @@ def hostile_user_process(open_tmp, restore_course_modes, weights_dir):
     (outside / "other_student.ipynb").write_text("{}")
     (out / "results").mkdir(mode=0o755, exist_ok=True)
     (out / "results" / "victim.json").write_text('{"score": 3}')
+    output_key(out)
+    os.chmod(out / KEY_FILE, 0o644)  # world-readable (it is 0600): closing the output folder must hide it itself
     subs = {"{REPO}": str(REPO), "{OUT}": str(out), "{OUTSIDE}": str(outside), "{WEIGHTS}": str(weights_dir)}
+    reads = {name: _substitute(path, subs) for name, path in _READ.items() if not path.startswith("@")}
     cell = open_tmp / "tmp" / "hostile_cell.py"
     cell.write_text(_hostile_cell(subs))
     script = USER_SCRIPT.format(repo=str(REPO), outside=str(outside), out=str(out), cell=str(cell),
-                                weights=str(weights_dir), attempts=ATTEMPTS, cls=SQUEEZENET_CLASS)
+                                weights=str(weights_dir), attempts=ATTEMPTS, cls=SQUEEZENET_CLASS, reads=reads)
     proc = subprocess.run(in_container([sys.executable, "-c", script]), cwd=REPO, env=_user_env(open_tmp),
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0 and "RESULT" in proc.stdout, proc.stderr[-3000:]
@@ -474,6 +573,13 @@ def test_a_hostile_student_user_reads_and_writes_nothing_outside(hostile_user_pr
 
 
 @pytest.mark.weights
+def test_the_reading_attempts_succeed_before_the_course_is_closed(hostile_user_process):
+    """The control: each file the hostile process fails to read was there, readable by another user, until the
+    grader's closing step (so the attempts fail because of the unprivileged-user mode, not a wrong path)."""
+    assert hostile_user_process["control"] == {name: 0 for name in _READ if not _READ[name].startswith("@")}
+
+
+@pytest.mark.weights
 @pytest.mark.parametrize("name", list(ORDINARY))
 def test_ordinary_work_succeeds_as_the_student_user(hostile_user_process, name):
     assert hostile_user_process["answers"][name]["ok"], hostile_user_process["answers"][name]
@@ -502,7 +608,7 @@ READS_WITH_C_IO = """\
 # %%
 def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
     leaks = []
-    for path in ("{REPO}/autograder/checks.py", "{REPO}/classviz_reference/solution.py",
+    for path in ("{REPO}/autograder/hidden_tests/test_class_visualization.py", "{REPO}/classviz_reference/solution.py",
                  "{WEIGHTS}/weights/squeezenet0_conv0_weight.npy", "{SUBMISSIONS}/h_update_raises.ipynb"):
         for read in (lambda p: open(p, "rb").read(), lambda p: tf.io.read_file(p).numpy()):
             try:
