@@ -69,7 +69,7 @@ def main(argv=None) -> None:
     python = tuple(os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, sys.exec_prefix,
                                                            sys.base_exec_prefix})
     sys.path[:] = [sandbox] + [p for p in sys.path if p and (os.path.realpath(p) + os.sep).startswith(python)]
-    sys.meta_path[:] = [f for f in sys.meta_path if not type(f).__module__.startswith("__editable__")]
+    sys.meta_path[:] = [f for f in sys.meta_path if not str(getattr(f, "__module__", "")).startswith("__editable__")]
     start = time.perf_counter()
     try:
         import _thread
