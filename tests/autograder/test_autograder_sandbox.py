@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 
 from autograder.batch import output_key
-from autograder.isolation import AUDIT_HOOK_ONLY, NAMESPACES, Limits, StudentProcess, StudentProcessError, choose, \
-    prepare_sandbox
+from autograder.isolation import NAMESPACES, Limits, StudentProcess, StudentProcessError, choose, prepare_sandbox
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
