@@ -6,8 +6,11 @@ The unprivileged-user tests run the grader in a subprocess, as root, with ``CLAS
 grader then uses no namespace. Where this machine's Python lies under a folder other users cannot pass through
 (pyenv in ``/root``, mode 0700), :func:`in_container` starts that subprocess in a private mount namespace *of the
 test* in which that folder is a 0711 tmpfs holding only the way to Python -- what a container image does by
-installing Python where every user can run it. They change the modes of the course folder's entries (the mode's
-protection); :func:`restore_course_modes` puts them back afterwards.
+installing Python where every user can run it. Their graders call the closing step
+(:func:`autograder.isolation.close_to_students`), which changes the modes of the course folder's entries;
+:func:`restore_course_modes` puts them back afterwards. :func:`container_like` runs a grader as a Docker-default
+container would (namespaces refused by seccomp), where that mode is the strongest one. The hostile attempts aim at
+the real files a student must not see, and a control shows each was readable by another user before the closing.
 """
 
 import json
