@@ -24,8 +24,11 @@ process cannot read the course folder)."""
 
 
 def helper(name: str) -> str:
-    """The text of the helper script ``name`` of this package (``init.sh``, ``user_probe.py``, ``boot.py``)."""
-    return (HELPERS / name).read_text(encoding="utf-8")
+    """The text of the helper script ``name`` of this package (``init.sh``, ``user_probe.py``, ``boot.py``) without
+    its comment lines: it goes on a command line, which the student's code can read (``/proc/<pid>/cmdline``), and
+    must name nothing of the grader."""
+    lines = (HELPERS / name).read_text(encoding="utf-8").splitlines(keepends=True)
+    return "".join(line for line in lines if not line.lstrip().startswith("#"))
 
 
 @dataclass(frozen=True)

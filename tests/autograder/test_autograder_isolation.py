@@ -447,8 +447,8 @@ ORDINARY = {
     "write_in_sandbox": "open('notes.txt', 'w').write('ok')",
     "classviz_is_the_sandbox_copy": "import classviz; assert os.path.dirname(classviz.__file__) == "
                                     "os.path.join(os.getcwd(), 'classviz')",
-    "no_course_folder_on_sys_path": "import sys; assert not [p for p in sys.path if "
-                                    "os.path.realpath(p or '.').startswith('{REPO}')], sys.path",
+    "no_course_folder_on_sys_path": "import sys; assert not [p for p in map(os.path.realpath, sys.path) if "
+                                    "p.startswith('{REPO}') and not p.startswith(os.path.realpath(sys.prefix))]",
     "unprivileged": "s = open('/proc/self/status').read(); assert 'CapEff:\\t0000000000000000' in s and "
                     "'CapBnd:\\t0000000000000000' in s and 'NoNewPrivs:\\t1' in s and os.getuid() != 0 and "
                     "os.getgroups() in ([], [os.getgid()]), s",
