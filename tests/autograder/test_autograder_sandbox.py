@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from autograder.batch import output_key
-from autograder.isolation import NAMESPACES, Limits, StudentProcess, StudentProcessError, choose, prepare_sandbox
+from autograder.isolation import AUDIT_HOOK_ONLY, NAMESPACES, Limits, StudentProcess, StudentProcessError, choose, \
+    prepare_sandbox
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -156,7 +157,8 @@ def probes(request, tmp_path_factory):
         mode = choose().name
         proc = start(tmp_path_factory.mktemp("probe"), probe_cell(outside))
         assert proc.isolation == mode
-        answers = {name: loss_request(proc, i)[0] for i, name in enumerate(ORDER)}
+        answers = {name: loss_request(proc, i)[0] for i, name in enumerate(ORDER)
+                   if not (mode == AUDIT_HOOK_ONLY and name in C_LEVEL)}  # not contained there: they would write
         proc.close()
     yield answers, outside, mode
 
