@@ -88,7 +88,9 @@ def describe_exit(returncode: int | None) -> str:
 
 
 class StudentProcess:
-    """A running student process and the grader's end of its pipes.
+    """A running student process and the grader's end of its pipes, in the mode :func:`~.choice.choose` gives when
+    it is created (so a grader calls :func:`~.choice.close_to_students` first: without it, the unprivileged-user mode
+    is refused and the process runs under the audit hook only).
 
     Args:
         sandbox: the folder from :func:`~.layout.prepare_sandbox` (becomes the process's working directory).
