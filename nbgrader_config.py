@@ -29,11 +29,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
 
-ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:  # a checkout without `pip install -e .`
-    sys.path.insert(0, str(ROOT))
+from autograder import nbgrader_autograde  # installed by setup.sh (pip install -e .)
 
-from autograder import nbgrader_autograde  # noqa: E402
+ROOT = Path(__file__).resolve().parent
 
 c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
 

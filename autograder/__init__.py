@@ -2,7 +2,7 @@
 
 Rule of this package: a notebook is graded by *content* (:mod:`.notebook` selects the two graded functions,
 the imports and helpers they use), its code runs only in a fresh, limited, isolated process per submission
-(:mod:`.sandbox`, :mod:`.child`, seen from the grader through :mod:`.student`), and the hidden checks are pytest
+(:mod:`.isolation`, :mod:`.child`, seen from the grader through :mod:`.student`), and the hidden checks are pytest
 tests (:mod:`.hidden_tests`, one per check, 15 points, each all or nothing) that compare its raw outputs with
 reference values computed in the grader's own process (:mod:`.references`), in the words of :mod:`.feedback`.
 

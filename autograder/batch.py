@@ -368,7 +368,7 @@ class Options:
     timeout_scale: float = 1.0
     memory_gb: float = 8.0
     protected: tuple = ()
-    """Paths closed to the student in the unprivileged-user mode (:func:`autograder.sandbox.add_protected_paths`)."""
+    """Paths closed to the student in the unprivileged-user mode (:func:`autograder.isolation.close_to_students`)."""
     extra: tuple = field(default_factory=tuple)
 
     def pytest_args(self, sub: Submission) -> list[str]:
@@ -388,9 +388,9 @@ def run_hidden_tests(sub: Submission, options: Options) -> dict:
     error record when pytest made none (a usage or internal error)."""
     import pytest
 
-    from .sandbox import add_protected_paths
+    from .isolation import close_to_students
 
-    add_protected_paths(options.protected)
+    close_to_students(options.protected)
 
     class Keep:
         """Takes the record from the grader's plugin when the session ends (after it, hence ``trylast``)."""
@@ -479,7 +479,7 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options
     Returns:
         ``(rows, problems)``: ``(submission, result)`` in discovery order, and the paths that held no notebook.
     """
-    from .sandbox import clean_stale_sandboxes
+    from .isolation import clean_stale_sandboxes
 
     out = Path(out)
     (out / "results").mkdir(parents=True, exist_ok=True)
@@ -612,13 +612,12 @@ def main_grade(args) -> int:
             print(f"[autograder] {sub.id}: {record['score']}/{record['max_score']} ({how})", file=sys.stderr,
                   flush=True)
 
-    from .sandbox import AUDIT_HOOK_ONLY, add_protected_paths, isolation, isolation_summary
+    from .isolation import AUDIT_HOOK_ONLY, close_to_students, summary
 
-    add_protected_paths(protected)  # closed to the student in the unprivileged-user mode
-    mode, _, detail = isolation()
-    if mode == AUDIT_HOOK_ONLY:
-        print(f"[autograder] warning: student code is NOT isolated by the operating system ({detail}); only the "
-              "audit hook restricts it (C-level file access, e.g. tf.io.read_file, is not contained)",
+    isolation = close_to_students(protected)  # closed to the student in the unprivileged-user mode
+    if isolation.name == AUDIT_HOOK_ONLY:
+        print(f"[autograder] warning: student code is NOT isolated by the operating system ({isolation.detail}); "
+              "only the audit hook restricts it (C-level file access, e.g. tf.io.read_file, is not contained)",
               file=sys.stderr, flush=True)
     rows, problems = grade_batch(args.paths, args.out, jobs=args.jobs, force=args.force, options=options,
                                  visibility=args.visibility, progress=progress, shard=shard,
@@ -628,7 +627,7 @@ def main_grade(args) -> int:
         print(summary_table(records, seconds=True))
         where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
         print(f"{len(rows)} submission(s){where} in {time.monotonic() - started:.1f} s; results in {args.out}; "
-              f"{isolation_summary()}")
+              f"{summary()}")
     return report(records, problems)
 
 

@@ -160,7 +160,7 @@ class Grading:
     """One notebook being graded: its student process, the references, the checks' verdicts, the record."""
 
     def __init__(self, config):
-        from .sandbox import Limits
+        from .isolation import Limits
 
         self.path = Path(config.getoption("submission"))
         scale, base = float(config.getoption("timeout_scale")), Limits()
@@ -190,7 +190,7 @@ class Grading:
     def open_student(self):
         from .notebook import NotebookError, read_notebook
         from .references import STANDIN_SEED
-        from .sandbox import SandboxDir
+        from .isolation import SandboxDir, close_to_students
         from .student import StudentSession
 
         try:
@@ -200,6 +200,7 @@ class Grading:
             return Unavailable(f"the notebook could not be read: {exc}")
         if not self.extraction.definitions:
             return Unavailable(missing_feedback(self.extraction))
+        close_to_students([self.weights])  # where students run as other users (see autograder.isolation)
         self.sandbox_dir = SandboxDir()
         self.session = StudentSession(self.extraction, self.sandbox_dir.__enter__(), self.limits, self.weights,
                                       STANDIN_SEED)
@@ -246,7 +247,7 @@ class Grading:
     def record(self) -> dict:
         """The result record of this run (only the checks that ran, in their order)."""
         from .references import GRADING_SEED
-        from .sandbox import isolation
+        from .isolation import choose
 
         checks = [self.verdicts[name] for name in R.checks() if name in self.verdicts]
         errors = [c["name"] for c in checks if c.get("grader_error")]
@@ -267,8 +268,8 @@ class Grading:
             self.reason = f"grader error in {', '.join(errors)} (see the details); please report it"
         if self.reason:
             record["reason"] = self.reason
-        mode, _, detail = isolation()
-        record.update(isolation=mode, isolation_detail=detail, checks=checks,
+        isolation = choose()
+        record.update(isolation=isolation.name, isolation_detail=isolation.detail, checks=checks,
                       score=sum(c["points"] for c in checks), max_score=sum(c["max_points"] for c in checks))
         if len(checks) == len(R.checks()):
             record["max_score"] = R.max_score()

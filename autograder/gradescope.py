@@ -11,9 +11,9 @@ folder and fetches the SqueezeNet weights, each file checked by SHA-256), and fo
 :func:`run` (``python -m autograder run-gradescope``) writes a valid ``results.json`` whatever happens: a
 provisional one first (what Gradescope shows if grading is stopped), then the real one; a grader crash gives a
 result that says so; and ``run_autograder`` itself writes a minimal one if Python cannot even start. Student code
-runs in the sandbox of :mod:`autograder.sandbox`; where namespaces are refused (the usual container) it runs as an
+runs in the sandbox of :mod:`autograder.isolation`; where namespaces are refused (the usual container) it runs as an
 unprivileged user that cannot read the source, submission and results folders
-(:func:`autograder.sandbox.add_protected_paths`).
+(:func:`autograder.isolation.close_to_students`).
 """
 
 from __future__ import annotations
@@ -150,13 +150,13 @@ def run(root, weights=None) -> dict:
                            "instructor", visibility, "error"))
     try:
         from .batch import Options, Submission, find_notebook, run_hidden_tests
-        from .sandbox import add_protected_paths
+        from .isolation import close_to_students
 
         notebook, note = find_notebook(root / "submission")
         if notebook is None:
             data = _failed(note, visibility, "missing")
         else:
-            add_protected_paths([root])  # source, submission (and its metadata) and results: closed to students
+            close_to_students([root])  # source, submission (and its metadata) and results: closed to students
             weights = weights or root / "source" / "datasets" / "squeezenet1.1_nchw"
             record = run_hidden_tests(Submission("submission", notebook, note=note), Options(weights=str(weights)))
             data = R.gradescope(record, visibility)

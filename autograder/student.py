@@ -3,7 +3,7 @@
 Rule of this module: (the statements selected from a notebook) => calls of the student's functions that return
 :class:`Call` objects -- the raw outputs as plain arrays, their exact types, or why there are none -- and never
 raise. One :class:`StudentSession` per submission: it spawns the student process
-(:class:`autograder.sandbox.StudentProcess`, started early so that TensorFlow imports there while the grader
+(:class:`autograder.isolation.StudentProcess`, started early so that TensorFlow imports there while the grader
 builds its reference values), remembers every answer (two checks asking the same question get the same
 answer, asked once), restarts the process at most once per check after a crash, never calls again a function
 that timed out or crashed it, and stops everything at the submission's deadline. A process that reports (or
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .child import LOSS, UPDATE
-from .sandbox import Limits, StudentProcess, StudentProcessError, prepare_sandbox
+from .isolation import Limits, StudentProcess, StudentProcessError, prepare_sandbox
 
 BOTH = (LOSS, UPDATE)
 MAX_STARTS = 8

@@ -46,7 +46,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 GOALS = {"b": 1.3, "b2": 1.3, "c": 0.2, "d": 0.6}
 L2_REG, LEARNING_RATE, MAX_JITTER, BLUR_EVERY = 1e-3, 25.0, 16, 10

@@ -267,7 +267,6 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="build into a temporary folder and compare with assignment/ instead of writing it")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     status = 0
     for name in args.names:
         if args.check:

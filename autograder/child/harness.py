@@ -11,7 +11,7 @@ Rule of this module: nothing of the student runs before :func:`main` has, in thi
 3. installed the audit hook and disabled the escape hatches (:mod:`.audit`), said hello to the grader, and
    removed this package's modules from ``sys.modules`` (the student's code cannot import them by name).
 
-The grader starts it (:mod:`autograder.sandbox`; when the machine allows it, inside new Linux namespaces where only
+The grader starts it (:mod:`autograder.isolation`; when the machine allows it, inside new Linux namespaces where only
 the sandbox, Python, the virtual environment and the weights are visible, as an unprivileged user). Student code
 then only ever runs in *jobs* (:mod:`.worker`), each in a fresh thread, while the request loop -- in the main
 thread, whose frames no job can reach -- waits, classifies what came back by exact type, and answers with
@@ -64,7 +64,12 @@ def main(argv=None) -> None:
     del key
     sandbox = os.path.realpath(config["sandbox"])
     os.chdir(sandbox)
-    sys.path[:] = [sandbox] + [p for p in sys.path if p and os.path.realpath(p) != sandbox]
+    # the sandbox, then only the Python installation's own folders: not the course folder that an editable install
+    # of the project (a .pth file or finder in site-packages) adds, where classviz_reference would be importable
+    python = tuple(os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                                           sys.base_exec_prefix})
+    sys.path[:] = [sandbox] + [p for p in sys.path if p and (os.path.realpath(p) + os.sep).startswith(python)]
+    sys.meta_path[:] = [f for f in sys.meta_path if not str(getattr(f, "__module__", "")).startswith("__editable__")]
     start = time.perf_counter()
     try:
         import _thread

@@ -15,7 +15,7 @@ from autograder import results as R
 from autograder.batch import discover, grade_batch, load_result, output_key, separate_native_stderr
 from autograder.results import GRADER_VERSION
 from autograder.results import sha256 as _sha256
-from autograder.sandbox import OWNER_FILE, SANDBOX_PREFIX, SandboxDir, clean_stale_sandboxes
+from autograder.isolation import OWNER_FILE, SANDBOX_PREFIX, SandboxDir, clean_stale_sandboxes
 
 
 def write_nb(path, source="x = 1"):

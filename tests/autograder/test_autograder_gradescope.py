@@ -17,7 +17,7 @@ import pytest
 import corpus
 from autograder import gradescope
 from autograder.results import checks
-from autograder.sandbox import isolation
+from autograder.isolation import choose
 
 ZIP_TOP = {"setup.sh", "run_autograder", "requirements.txt", "gradescope.json"}
 
@@ -128,7 +128,7 @@ def test_uploaded_autograder_grades_four_submissions(tmp_path, weights_dir):
     assert data["score"] == 9 and "descent" in next(t["output"] for t in data["tests"] if t["name"].startswith("update"))
     data = grade(root, env, hostile)
     assert data["score"] == 15, data  # contained: it read, listed and wrote nothing there
-    assert data["extra_data"]["isolation"] == isolation()[0]
+    assert data["extra_data"]["isolation"] == choose().name
     # the usual container: namespaces refused, run_autograder as root; the student runs as an unprivileged user
     from test_autograder_isolation import in_container
 

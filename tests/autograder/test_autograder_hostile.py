@@ -21,7 +21,7 @@ import pytest
 import corpus
 import hostile
 from autograder.results import checks, max_score
-from autograder.sandbox import NAMESPACES, SANDBOX_PREFIX, isolation
+from autograder.isolation import NAMESPACES, SANDBOX_PREFIX, choose
 
 CHECKS, MAX_SCORE = checks(), max_score()
 
@@ -144,7 +144,7 @@ def test_each_scenario_ends_recorded_as_specified(mixed, name):
         assert not str(record.get("reason", "")).startswith("tampering"), record.get("reason")
     for check, words in case.feedback:
         assert words in feedback[check], f"{name}/{check}: {feedback[check]!r} lacks {words!r}"
-    if record["status"] == "graded" and isolation()[0] == NAMESPACES:
+    if record["status"] == "graded" and choose().name == NAMESPACES:
         assert record["isolation"] == NAMESPACES
 
 
@@ -180,7 +180,7 @@ def test_the_graders_stderr_holds_only_its_own_lines(mixed):
     assert "[autograder]" in err
     for noise in ("I0000", "oneDNN", "absl::InitializeLog", "cpu_feature_guard", "WARNING:tensorflow"):
         assert noise not in err, err[-2000:]
-    assert "NOT isolated" not in err or isolation()[0] != NAMESPACES
+    assert "NOT isolated" not in err or choose().name != NAMESPACES
     assert f"{len(mixed['records'])} submission(s) in" in mixed["proc"].stdout
 
 

@@ -6,12 +6,16 @@ The unprivileged-user tests run the grader in a subprocess, as root, with ``CLAS
 grader then uses no namespace. Where this machine's Python lies under a folder other users cannot pass through
 (pyenv in ``/root``, mode 0700), :func:`in_container` starts that subprocess in a private mount namespace *of the
 test* in which that folder is a 0711 tmpfs holding only the way to Python -- what a container image does by
-installing Python where every user can run it. They change the modes of the course folder's entries (the mode's
-protection); :func:`restore_course_modes` puts them back afterwards.
+installing Python where every user can run it. Their graders call the closing step
+(:func:`autograder.isolation.close_to_students`), which changes the modes of the course folder's entries;
+:func:`restore_course_modes` puts them back afterwards. :func:`container_like` runs a grader as a Docker-default
+container would (namespaces refused by seccomp), where that mode is the strongest one. The hostile attempts aim at
+the real files a student must not see, and a control shows each was readable by another user before the closing.
 """
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import stat
@@ -27,8 +31,10 @@ import pytest
 
 import corpus
 import hostile
-from autograder import sandbox
-from autograder.sandbox import AUDIT_HOOK_ONLY, NAMESPACES, STUDENT_UIDS, USER, isolation
+from autograder import isolation
+from autograder.batch import KEY_FILE, output_key
+from autograder.isolation import AUDIT_HOOK_ONLY, NAMESPACES, STUDENT_UIDS, USER, choose, closing
+from autograder.isolation.base import visible_paths
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -71,6 +77,18 @@ def in_container(argv) -> list:
             *map(str, argv)]
 
 
+def container_like(argv) -> list:
+    """``argv`` run as a Docker-default container would run it (root without CAP_SYS_ADMIN, the namespace system
+    calls refused by seccomp: the project's shared tool ``container_like.py``), where Python is reachable by every
+    user (:func:`in_container`)."""
+    tool = REPO.parent / "shared" / "tools" / "container_like.py"
+    if not tool.is_file():
+        pytest.skip(f"{tool} is missing")
+    if subprocess.run(["/usr/bin/python3", "-c", "import seccomp"], capture_output=True).returncode:
+        pytest.skip("container_like.py needs python3-seccomp (apt-get install -y python3-seccomp)")
+    return in_container(["/usr/bin/python3", str(tool), shlex.join(map(str, argv))])
+
+
 @pytest.fixture(scope="module")
 def restore_course_modes():
     """Put back the modes of the course folder's entries that the unprivileged-user mode closes."""
@@ -99,23 +117,24 @@ def _user_env(open_tmp: Path, **extra) -> dict:
 
 
 def test_namespaces_are_used_when_running_as_root():
-    mode, prefix, detail = isolation()
-    if os.geteuid() != 0 and mode != NAMESPACES:
-        pytest.skip(f"not root and no user namespaces here: {detail}")
-    assert mode == NAMESPACES, detail
+    chosen = choose()
+    if os.geteuid() != 0 and chosen.name != NAMESPACES:
+        pytest.skip(f"not root and no user namespaces here: {chosen.detail}")
+    assert chosen.name == NAMESPACES, chosen.detail
+    prefix = chosen.mode.prefix
     assert prefix[:3] == ["setpriv", "--pdeathsig", "KILL"] and "--kill-child" in prefix
     if os.geteuid() == 0:
-        assert "nobody" in detail
+        assert chosen.mode.drop and "nobody" in chosen.detail
 
 
 def test_the_fallback_can_be_forced(monkeypatch):
     monkeypatch.setenv("CLASSVIZ_GRADER_ISOLATION", "audit-hook")
-    mode, prefix, detail = sandbox._choose(sys.executable, sandbox._forced_mode())
-    assert (mode, prefix) == (AUDIT_HOOK_ONLY, None) and "CLASSVIZ_GRADER_ISOLATION" in detail
+    chosen = choose()
+    assert chosen.name == AUDIT_HOOK_ONLY and chosen.detail == "CLASSVIZ_GRADER_ISOLATION=audit-hook"
 
 
 def test_only_python_the_venv_and_the_sandbox_are_visible():
-    paths = sandbox._visible_paths(sys.executable)
+    paths = visible_paths(sys.executable)
     assert str(REPO) not in paths and all(not p.startswith(str(REPO) + "/autograder") for p in paths)
     assert any(Path(p, "pyvenv.cfg").exists() for p in paths) or sys.prefix == sys.base_prefix
 
@@ -125,7 +144,8 @@ SCRIPT = textwrap.dedent('''
     sys.path.insert(0, {repo!r})
     from pathlib import Path
     import numpy as np
-    from autograder.sandbox import Limits, SandboxDir, StudentProcess, prepare_sandbox
+    from autograder.isolation import Limits, SandboxDir, StudentProcess, close_to_students, prepare_sandbox
+    close_to_students()  # the grader's step before grading (closes the course only in the unprivileged-user mode)
     source = "def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\\n" \\
              "    if target_y == 1:\\n        while True:\\n            pass\\n" \\
              "    return model(X)[0, target_y], X\\n"
@@ -176,10 +196,10 @@ def test_a_killed_grader_takes_its_student_processes_with_it(tmp_path, mode, req
         line = grader.stdout.readline()
         assert line, grader.stderr.read()[-3000:]
         lines.append(line.split())
-    expected = {"audit-hook": AUDIT_HOOK_ONLY, "user": USER}.get(mode) or isolation()[0]
+    expected = {"audit-hook": AUDIT_HOOK_ONLY, "user": USER}.get(mode) or choose().name
     assert lines[0][1] == expected.replace(" ", "_")
     assert lines[0][3] == "True"
-    if mode == "default" and isolation()[0] == NAMESPACES and os.geteuid() == 0:
+    if mode == "default" and choose().name == NAMESPACES and os.geteuid() == 0:
         assert lines[0][5] == "65534"  # nobody
     if mode == "user":
         assert int(lines[0][5]) in STUDENT_UIDS
@@ -193,9 +213,9 @@ def test_a_killed_grader_takes_its_student_processes_with_it(tmp_path, mode, req
             break
         time.sleep(0.1)
     assert not _alive(pgid), "the student process outlived the grader"
-    left = [p for p in tmp_path.iterdir() if p.name.startswith(sandbox.SANDBOX_PREFIX)]
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(isolation.SANDBOX_PREFIX)]
     assert len(left) == 1
-    assert sandbox.clean_stale_sandboxes(tmp_path) == left and not left[0].exists()
+    assert isolation.clean_stale_sandboxes(tmp_path) == left and not left[0].exists()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -205,12 +225,13 @@ def test_a_killed_grader_takes_its_student_processes_with_it(tmp_path, mode, req
 def test_a_forced_mode_must_be_known(monkeypatch):
     monkeypatch.setenv("CLASSVIZ_GRADER_ISOLATION", "chroot")
     with pytest.raises(ValueError, match="'chroot'.*'namespaces', 'user' or 'audit-hook'"):
-        sandbox._forced_mode()
+        isolation.choice.forced_mode()
 
 
-def _status(env, argv_wrapper=list) -> dict:
-    code = ("import json; from autograder.sandbox import isolation_status, isolation_summary; "
-            "print(json.dumps(isolation_status())); print(isolation_summary())")
+def _status(env, argv_wrapper=list, close=False) -> dict:
+    """The isolation status and summary line of a fresh grader process (after its closing step if ``close``)."""
+    code = ("import json; from autograder.isolation import close_to_students, status, summary; "
+            f"{'close_to_students(); ' if close else ''}print(json.dumps(status())); print(summary())")
     proc = subprocess.run(argv_wrapper([sys.executable, "-c", code]), cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -218,9 +239,78 @@ def _status(env, argv_wrapper=list) -> dict:
     return {**json.loads(status), "summary": summary}
 
 
+def test_asking_which_mode_works_changes_nothing_on_disk(open_tmp, restore_course_modes):
+    """Without the grader's closing step the unprivileged-user mode is refused, saying why, and no permission
+    changes: importing the package, choosing a mode and reporting it (status, summary) only ask."""
+    os.chmod(REPO / "autograder", 0o755)  # open, as in a fresh checkout (restore_course_modes puts it back)
+    before = {p.name: stat.S_IMODE(p.lstat().st_mode) for p in REPO.iterdir() if not p.is_symlink()}
+    status = _status(_user_env(open_tmp), in_container)
+    assert status["mode"] == AUDIT_HOOK_ONLY
+    assert "no unprivileged user: the course folder is not closed to other users" in status["reason"], status
+    assert status["protected"] == []
+    assert {p.name: stat.S_IMODE(p.lstat().st_mode) for p in REPO.iterdir() if not p.is_symlink()} == before
+
+
+def test_in_a_container_the_user_mode_is_the_best_and_closes_the_course(open_tmp, restore_course_modes):
+    """Under container_like.py (namespaces refused, as in Docker or Gradescope), with no mode forced: the
+    namespaces' probe fails, the unprivileged-user mode is the strongest that works, and the closing step closes the
+    course folder -- asking first changed nothing."""
+    os.chmod(REPO / "autograder", 0o755)  # open, as in a fresh checkout (restore_course_modes puts it back)
+    env = {k: v for k, v in _user_env(open_tmp).items() if k != "CLASSVIZ_GRADER_ISOLATION"}
+    asked = _status(env, container_like)
+    assert (asked["mode"], asked["best"], asked["protected"]) == (AUDIT_HOOK_ONLY, USER, []), asked
+    assert asked["reason"].startswith("no namespaces: unshare failed"), asked["reason"]
+    status = _status(env, container_like, close=True)
+    assert (status["mode"], status["best"], status["weaker"]) == (USER, USER, False), status["reason"]
+    assert status["reason"].startswith("as a fresh unprivileged user per process")
+    assert "no namespaces: unshare failed" in status["reason"]
+    assert [str(REPO / "autograder"), "0755", "0750"] in status["protected"]
+    assert not (REPO / "autograder").stat().st_mode & 0o007
+    assert status["summary"].startswith("isolation: unprivileged user (as a fresh unprivileged user")
+
+
+ONE_CALL = textwrap.dedent('''
+    import json, sys, time
+    sys.path.insert(0, {repo!r})
+    import numpy as np
+    from autograder.isolation import Limits, SandboxDir, StudentProcess, close_to_students, prepare_sandbox
+    close_to_students()
+    source = "def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\\n" \\
+             "    import classviz, importlib.util, os, sys\\n" \\
+             "    assert os.path.dirname(classviz.__file__) == os.path.join(os.getcwd(), 'classviz')\\n" \\
+             "    assert importlib.util.find_spec('classviz_reference') is None\\n" \\
+             "    return model(X)[0, target_y], X\\n"
+    with SandboxDir({tmp!r}) as tmp:
+        proc = StudentProcess(prepare_sandbox(tmp, {{0: source}}), Limits())
+        proc.start()
+        proc.wait_ready(time.monotonic() + 300)
+        proc.request({{"op": "setup", "statements": [{{"file": "cells/cell_000.py", "line": 1, "source": source}}]}},
+                     None, time.monotonic() + 60)
+        header, _ = proc.request({{"op": "loss", "model": "linear", "input": "numpy", "target_y": 0, "l2_reg": 0.0}},
+                                 {{"X": np.zeros((1, 224, 224, 3), np.float32)}}, time.monotonic() + 60)
+        proc.close()
+    print("RESULT", json.dumps({{"mode": proc.isolation, "ok": header["ok"], "error": header.get("error"),
+                                "uid": proc.hello["uid"]}}))
+''')
+
+
+def test_a_student_process_runs_as_its_own_user_in_a_container(open_tmp, restore_course_modes):
+    """Under container_like.py: a grader that closes the course starts its student process as a fresh user id,
+    which imports the sandbox's classviz and finds no classviz_reference, and answers a call."""
+    tmp = Path(tempfile.mkdtemp(dir=open_tmp / "tmp"))
+    os.chmod(tmp, 0o711)
+    env = {k: v for k, v in _user_env(open_tmp).items() if k != "CLASSVIZ_GRADER_ISOLATION"}
+    proc = subprocess.run(container_like([sys.executable, "-c", ONE_CALL.format(repo=str(REPO), tmp=str(tmp))]),
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert "RESULT" in proc.stdout, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.split("RESULT", 1)[1])
+    assert (result["mode"], result["ok"]) == (USER, True), result
+    assert result["uid"] in STUDENT_UIDS
+
+
 def test_a_forced_fallback_is_reported_as_weaker():
     status = _status(dict(os.environ, CLASSVIZ_GRADER_ISOLATION="audit-hook"))
-    best = isolation()[0]
+    best = choose().name
     assert (status["mode"], status["best"], status["weaker"]) == (AUDIT_HOOK_ONLY, best, best != AUDIT_HOOK_ONLY)
     assert status["reason"] == "CLASSVIZ_GRADER_ISOLATION=audit-hook"
     if best != AUDIT_HOOK_ONLY:
@@ -229,10 +319,10 @@ def test_a_forced_fallback_is_reported_as_weaker():
 
 
 def test_the_user_mode_closes_the_course_folder_but_the_venv_and_the_student_package(open_tmp, restore_course_modes):
-    status = _status(_user_env(open_tmp), in_container)
+    status = _status(_user_env(open_tmp), in_container, close=True)
     assert status["mode"] == USER, status["reason"]
     assert "fresh unprivileged user" in status["reason"] and "CLASSVIZ_GRADER_ISOLATION=user" in status["reason"]
-    assert status["weaker"] == (isolation()[0] == NAMESPACES)
+    assert status["weaker"] == (choose().name == NAMESPACES)
     assert status["summary"].startswith("isolation: unprivileged user")
     for name in ("autograder", "classviz_reference", "solutions", "tests", "datasets", "README.md"):
         assert not (REPO / name).stat().st_mode & 0o007, name  # closed to others
@@ -245,7 +335,7 @@ def test_the_user_mode_is_refused_where_its_sandboxes_cannot_be_reached(open_tmp
     sandbox by absolute path as the student process does, fails, and the grader says why."""
     closed = Path(tempfile.mkdtemp(dir=open_tmp / "outside"))  # mode 0700
     (closed / "tmp").mkdir(mode=0o755)
-    status = _status(dict(_user_env(open_tmp), TMPDIR=str(closed / "tmp")), in_container)
+    status = _status(dict(_user_env(open_tmp), TMPDIR=str(closed / "tmp")), in_container, close=True)
     assert status["mode"] == AUDIT_HOOK_ONLY
     assert f"other users cannot pass through {closed} (mode 0700)" in status["reason"], status["reason"]
 
@@ -261,22 +351,24 @@ def test_protect_closes_each_entry_except_the_way_to_what_the_student_needs(tmp_
     for path in [course, *course.iterdir(), elsewhere]:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
     monkeypatch.setattr(tempfile, "tempdir", str(course / "tmp"))  # the sandboxes' folder lies in the course
-    closed = dict(sandbox.protect([course]))
+    monkeypatch.setattr(closing, "CLOSED", [])  # (this process's record of what it closed)
+    monkeypatch.setattr(closing, "CHANGED", [])
+    closed = dict(closing.protect([course], sys.executable))
     assert closed == {str(course / "autograder"): True, str(course / "elsewhere_target"): True,
                       str(course / "secret.txt"): False, str(course / "solutions"): True, str(elsewhere): True}
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in [course, *course.iterdir()]} == {
         "course": 0o755, "tmp": 0o755, "autograder": 0o750, "solutions": 0o750, "elsewhere_target": 0o750,
         "secret.txt": 0o640, "weights": 0o750}  # (the link's target)
     with pytest.raises(ValueError, match="cannot be closed to the student"):
-        sandbox.protect([Path(sys.prefix) / "lib"])
+        closing.protect([Path(sys.prefix) / "lib"], sys.executable)
 
 
 def _as_student(*argv) -> int:
-    uid = sandbox.student_uid()
-    return subprocess.run(sandbox.user_command(uid, list(argv)), capture_output=True).returncode
+    uid = isolation.student_uid()
+    return subprocess.run(isolation.user_command(uid, list(argv)), capture_output=True).returncode
 
 
-def test_protect_closes_a_gradescope_layout(open_tmp):
+def test_protect_closes_a_gradescope_layout(open_tmp, monkeypatch):
     """Gradescope: code in /autograder/source, the submission in /autograder/submission, results in
     /autograder/results, the virtual environment elsewhere (/opt/...): closing /autograder closes all of them."""
     if os.geteuid() != 0:
@@ -288,7 +380,9 @@ def test_protect_closes_a_gradescope_layout(open_tmp):
         os.chmod(root / name, 0o755)
         (root / name / "file.txt").write_text(name)
     assert _as_student("cat", str(root / "results" / "file.txt")) == 0  # control: readable before
-    assert sandbox.protect([root]) == [(str(root), True)]
+    monkeypatch.setattr(closing, "CLOSED", [])
+    monkeypatch.setattr(closing, "CHANGED", [])
+    assert closing.protect([root], sys.executable) == [(str(root), True)]
     for name in ("source", "submission", "results"):
         assert _as_student("cat", str(root / name / "file.txt")) != 0
         assert _as_student("ls", str(root / name)) != 0
@@ -307,7 +401,7 @@ def test_a_symlinked_virtual_environment_starts_in_the_best_mode(tmp_path):
     python = link / "bin" / Path(sys.executable).name
     code = textwrap.dedent(f'''
         import sys, time
-        from autograder.sandbox import Limits, SandboxDir, StudentProcess, prepare_sandbox
+        from autograder.isolation import Limits, SandboxDir, StudentProcess, prepare_sandbox
         assert sys.prefix == {str(link)!r}, sys.prefix
         with SandboxDir({str(tmp_path)!r}) as tmp:
             proc = StudentProcess(prepare_sandbox(tmp, {{}}), Limits())
@@ -319,24 +413,25 @@ def test_a_symlinked_virtual_environment_starts_in_the_best_mode(tmp_path):
     proc = subprocess.run([str(python), "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     mode, ok, used = proc.stdout.split()[-3:]
-    assert (mode, ok) == (isolation()[0].replace(" ", "_"), "True")
+    assert (mode, ok) == (choose().name.replace(" ", "_"), "True")
     assert used == str(Path(os.path.realpath(sys.prefix)) / "bin" / Path(sys.executable).name)
 
 
 # A hostile student function: its class index selects an attempt; it returns normally only if the attempt
 # succeeded. {REPO}, {OUT}, {OUTSIDE}, {WEIGHTS} are replaced by the test.
-_READ = {"hidden_checks": "{REPO}/autograder/checks.py",
+_READ = {"hidden_tests": "{REPO}/autograder/hidden_tests/test_class_visualization.py",
          "reference_solution": "{REPO}/classviz_reference/solution.py",
          "instructor_notebook": "{REPO}/solutions/class_visualization/class_visualization.ipynb",
          "project_tests": "{REPO}/tests/autograder/hostile.py",
          "weights_folder": "{WEIGHTS}/weights/squeezenet0_conv0_weight.npy",
          "output_folder": "{OUT}/results/victim.json",
+         "signing_key": "{OUT}/.autograder-key",
          "other_submission": "{OUTSIDE}/other_student.ipynb",
          "other_running_sandbox": "@other.txt"}  # the path of the other process's cell, which it learnt
-_LIST = {"list_submissions": "{OUTSIDE}", "list_output": "{OUT}", "list_hidden_checks": "{REPO}/autograder",
+_LIST = {"list_submissions": "{OUTSIDE}", "list_output": "{OUT}", "list_hidden_tests": "{REPO}/autograder/hidden_tests",
          "list_weights_folder": "{WEIGHTS}"}
 _WRITE = {"write_results_json": "{OUT}/results.json", "overwrite_a_result": "{OUT}/results/victim.json",
-          "write_hidden_checks": "{REPO}/autograder/forged.py"}
+          "write_into_the_grader": "{REPO}/autograder/forged.py"}
 FORBIDDEN = {
     **{f"{name}_python": f"open(_path({path!r}), 'rb').read()" for name, path in _READ.items()},
     **{f"{name}_tfio": f"tf.io.read_file(_path({path!r})).numpy()" for name, path in _READ.items()},
@@ -350,6 +445,10 @@ ORDINARY = {
     "weights_copy_readable": "assert tf.io.read_file(os.path.join(os.path.dirname(os.getcwd()), 'weights', "
                              "'weights', 'squeezenet0_conv0_weight.npy')).numpy()[:6] == b'\\x93NUMPY'",
     "write_in_sandbox": "open('notes.txt', 'w').write('ok')",
+    "classviz_is_the_sandbox_copy": "import classviz; assert os.path.dirname(classviz.__file__) == "
+                                    "os.path.join(os.getcwd(), 'classviz')",
+    "no_course_folder_on_sys_path": "import sys; assert not [p for p in map(os.path.realpath, sys.path) if "
+                                    "p.startswith('{REPO}') and not p.startswith(os.path.realpath(sys.prefix))]",
     "unprivileged": "s = open('/proc/self/status').read(); assert 'CapEff:\\t0000000000000000' in s and "
                     "'CapBnd:\\t0000000000000000' in s and 'NoNewPrivs:\\t1' in s and os.getuid() != 0 and "
                     "os.getgroups() in ([], [os.getgid()]), s",
@@ -363,14 +462,18 @@ ATTEMPTS = [*FORBIDDEN, *ORDINARY, *NOT_CONTAINED]
 SQUEEZENET_CLASS = 76  # tarantula
 
 
+def _substitute(code: str, subs: dict) -> str:
+    for token, value in subs.items():
+        code = code.replace(token, value)
+    return code
+
+
 def _hostile_cell(subs: dict) -> str:
     lines = ["import os", "import tensorflow as tf",
              "def _path(p):\n    return open('other.txt').read().strip() if p == '@other.txt' else p",
              "ATTEMPTS = []"]
     for name in ATTEMPTS:
-        code = {**FORBIDDEN, **ORDINARY, **NOT_CONTAINED}[name]
-        for token, value in subs.items():
-            code = code.replace(token, value)
+        code = _substitute({**FORBIDDEN, **ORDINARY, **NOT_CONTAINED}[name], subs)
         lines.append(f"def _a():\n    {code}\nATTEMPTS.append(_a)")
     lines.append("def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\n"
                  "    if target_y < len(ATTEMPTS):\n        ATTEMPTS[target_y]()\n        return 0.0, X\n"
@@ -382,8 +485,12 @@ USER_SCRIPT = textwrap.dedent('''
     import json, os, sys, time
     sys.path.insert(0, {repo!r})
     import numpy as np
-    from autograder.sandbox import Limits, SandboxDir, StudentProcess, add_protected_paths, prepare_sandbox
-    add_protected_paths([{outside!r}, {out!r}])
+    import subprocess
+    from autograder.isolation import Limits, SandboxDir, StudentProcess, close_to_students, prepare_sandbox, \
+        student_uid, user_command
+    control = {{name: subprocess.run(user_command(student_uid(), ["cat", path]), capture_output=True).returncode
+               for name, path in {reads!r}.items()}}  # before the grader's step: readable by another user
+    close_to_students([{outside!r}, {out!r}, {weights!r}])
     source = open({cell!r}).read()
     X = np.random.default_rng(0).standard_normal((1, 224, 224, 3)).astype(np.float32)
     with SandboxDir() as a_dir, SandboxDir() as b_dir:
@@ -411,7 +518,7 @@ USER_SCRIPT = textwrap.dedent('''
             ("submission_folder", a.sandbox.parent), ("grader_copy", a.sandbox), ("run", run_a),
             ("weights_copy", os.path.join(a.sandbox.parent, "weights")))}}
         result = {{"mode": a.isolation, "detail": a.isolation_detail, "uids": [a.hello["uid"], b.hello["uid"]],
-                  "answers": answers, "squeezenet_ok": header["ok"], "layout": layout,
+                  "answers": answers, "squeezenet_ok": header["ok"], "layout": layout, "control": control,
                   "loss": float(arrays["loss"]) if "loss" in arrays else None}}
         for proc in procs:
             proc.close()
@@ -428,11 +535,14 @@ def hostile_user_process(open_tmp, restore_course_modes, weights_dir):
     (outside / "other_student.ipynb").write_text("{}")
     (out / "results").mkdir(mode=0o755, exist_ok=True)
     (out / "results" / "victim.json").write_text('{"score": 3}')
+    output_key(out)
+    os.chmod(out / KEY_FILE, 0o644)  # world-readable (it is 0600): closing the output folder must hide it itself
     subs = {"{REPO}": str(REPO), "{OUT}": str(out), "{OUTSIDE}": str(outside), "{WEIGHTS}": str(weights_dir)}
+    reads = {name: _substitute(path, subs) for name, path in _READ.items() if not path.startswith("@")}
     cell = open_tmp / "tmp" / "hostile_cell.py"
     cell.write_text(_hostile_cell(subs))
     script = USER_SCRIPT.format(repo=str(REPO), outside=str(outside), out=str(out), cell=str(cell),
-                                weights=str(weights_dir), attempts=ATTEMPTS, cls=SQUEEZENET_CLASS)
+                                weights=str(weights_dir), attempts=ATTEMPTS, cls=SQUEEZENET_CLASS, reads=reads)
     proc = subprocess.run(in_container([sys.executable, "-c", script]), cwd=REPO, env=_user_env(open_tmp),
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0 and "RESULT" in proc.stdout, proc.stderr[-3000:]
@@ -466,6 +576,13 @@ def test_a_hostile_student_user_reads_and_writes_nothing_outside(hostile_user_pr
 
 
 @pytest.mark.weights
+def test_the_reading_attempts_succeed_before_the_course_is_closed(hostile_user_process):
+    """The control: each file the hostile process fails to read was there, readable by another user, until the
+    grader's closing step (so the attempts fail because of the unprivileged-user mode, not a wrong path)."""
+    assert hostile_user_process["control"] == {name: 0 for name in _READ if not _READ[name].startswith("@")}
+
+
+@pytest.mark.weights
 @pytest.mark.parametrize("name", list(ORDINARY))
 def test_ordinary_work_succeeds_as_the_student_user(hostile_user_process, name):
     assert hostile_user_process["answers"][name]["ok"], hostile_user_process["answers"][name]
@@ -494,7 +611,7 @@ READS_WITH_C_IO = """\
 # %%
 def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
     leaks = []
-    for path in ("{REPO}/autograder/checks.py", "{REPO}/classviz_reference/solution.py",
+    for path in ("{REPO}/autograder/hidden_tests/test_class_visualization.py", "{REPO}/classviz_reference/solution.py",
                  "{WEIGHTS}/weights/squeezenet0_conv0_weight.npy", "{SUBMISSIONS}/h_update_raises.ipynb"):
         for read in (lambda p: open(p, "rb").read(), lambda p: tf.io.read_file(p).numpy()):
             try:
@@ -553,6 +670,6 @@ def test_the_batch_grades_hostile_notebooks_as_the_student_user(open_tmp, restor
     assert not (out / "results" / "zz_forged.json").exists()
     summary = proc.stdout.strip().splitlines()[-1]
     assert "3 submission(s) in" in summary and "isolation: unprivileged user" in summary
-    assert ("WEAKER than 'namespaces'" in summary) == (isolation()[0] == NAMESPACES)
+    assert ("WEAKER than 'namespaces'" in summary) == (choose().name == NAMESPACES)
     for path in (subs, out):
         assert not path.stat().st_mode & 0o007, path  # closed by the batch

@@ -1,29 +1,44 @@
-"""The student process: what its code cannot do (read the reference, write outside, spawn, connect, signal the
-grader, reach into the harness), and how the grader survives an endless loop, a memory hog and a process that
-kills itself.
+"""The student process: what its code cannot do (read the hidden tests, the reference, the instructor notebook or an
+output folder's signing key, write outside, spawn, connect, signal the grader, reach into the harness), and how
+the grader survives an endless loop, a memory hog and a process that kills itself.
 
 Probes of three kinds: ``PROBES`` fail (an exception) and the process goes on; ``C_LEVEL`` are the same attacks
 through TensorFlow's C++ file system, which only the namespaces stop (skipped under "audit-hook only");
-``TAMPER`` fail *and* are reported as tampering (``tampered_now`` in the response)."""
+``TAMPER`` fail *and* are reported as tampering (``tampered_now`` in the response). They run in the strongest mode
+that works here and in "audit-hook only" (forced). The reading probes aim at real files: a control runs them with
+isolation off (plain Python, no sandbox) and each must succeed there, so a probe that fails in the sandbox fails
+because of the sandbox, not because its file is missing.
+"""
 
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from autograder.sandbox import NAMESPACES, Limits, StudentProcess, StudentProcessError, isolation, prepare_sandbox
+from autograder.batch import output_key
+from autograder.isolation import AUDIT_HOOK_ONLY, NAMESPACES, Limits, StudentProcess, StudentProcessError, choose, \
+    prepare_sandbox
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 LOSS = "class_visualization_loss_and_gradient"
+HIDDEN_TESTS = REPO / "autograder" / "hidden_tests" / "test_class_visualization.py"
+INSTRUCTOR_NOTEBOOK = REPO / "solutions" / "class_visualization" / "class_visualization.ipynb"
 
 PROBES = {
     "read_reference": lambda: open(REPO / "classviz_reference" / "solution.py").read(),
     "import_reference": "import classviz_reference",
     "import_autograder": "sys.path.insert(0, REPO); import autograder.references",
-    "read_hidden_checks": lambda: (REPO / "autograder" / "checks.py").read_text(),
+    "read_hidden_tests": lambda: (REPO / "autograder" / "hidden_tests" / "test_class_visualization.py").read_text(),
+    "read_instructor_notebook": lambda: (REPO / "solutions" / "class_visualization" /
+                                         "class_visualization.ipynb").read_text(),
+    "read_signing_key": lambda: (OUTSIDE / "out" / ".autograder-key").read_bytes(),
+    "list_output_folder": lambda: os.listdir(OUTSIDE / "out"),
     "list_repository": lambda: os.listdir(REPO),
     "read_other_folder": lambda: open(OUTSIDE / "other_student.ipynb").read(),
     "write_outside": lambda: open(OUTSIDE / "forged.json", "w").write("{}"),
@@ -45,7 +60,11 @@ PROBES = {
 }
 C_LEVEL = {  # TensorFlow reads and writes files in C++: only the namespaces hide the files
     "tfio_read_reference": "import tensorflow as tf; tf.io.read_file(str(REPO / 'classviz_reference' / 'solution.py'))",
-    "tfio_read_hidden_checks": "import tensorflow as tf; tf.io.read_file(str(REPO / 'autograder' / 'checks.py'))",
+    "tfio_read_hidden_tests": "import tensorflow as tf; tf.io.read_file(str(REPO / 'autograder' / 'hidden_tests' / "
+                              "'test_class_visualization.py'))",
+    "tfio_read_instructor_notebook": "import tensorflow as tf; tf.io.read_file(str(REPO / 'solutions' / "
+                                     "'class_visualization' / 'class_visualization.ipynb'))",
+    "tfio_read_signing_key": "import tensorflow as tf; tf.io.read_file(str(OUTSIDE / 'out' / '.autograder-key'))",
     "tfio_grader_cmdline": "import tensorflow as tf; "
                            "assert b'autograder' in tf.io.read_file(f'/proc/{os.getppid()}/cmdline').numpy()",
     "tfio_list_other_folder": "import tensorflow as tf; tf.io.gfile.listdir(str(OUTSIDE))",
@@ -71,12 +90,21 @@ ALLOWED = {
     "write_in_sandbox": lambda: open("notes.txt", "w").write("ok"),
     "temporary_file": "import tempfile; tempfile.NamedTemporaryFile().close()",
     "read_own_cells": lambda: os.listdir("cells"),
+    "classviz_is_the_sandbox_copy": "import classviz; assert os.path.dirname(classviz.__file__) == "
+                                    "os.path.join(os.getcwd(), 'classviz')",
+    "no_course_folder_on_sys_path": "assert not [p for p in map(os.path.realpath, sys.path) if p.startswith(str(REPO)) "
+                                    "and not p.startswith(os.path.realpath(sys.prefix))], sys.path",  # (a venv in it)
     "numpy_and_tensorflow": "import numpy, tensorflow; numpy.ones(3); tensorflow.ones(3)",
     "signal_self": lambda: os.kill(os.getpid(), 0),
     "signal_handler_not_installed": "import signal; f = lambda *a: None; signal.signal(signal.SIGUSR1, f); "
                                     "assert signal.getsignal(signal.SIGUSR1) is not f",
 }
 ORDER = list(ALLOWED) + list(PROBES) + list(C_LEVEL) + list(TAMPER)
+REACHABLE = ("read_reference", "read_hidden_tests", "read_instructor_notebook", "read_signing_key",
+             "list_output_folder", "list_repository", "read_other_folder", "tfio_read_reference",
+             "tfio_read_hidden_tests", "tfio_read_instructor_notebook", "tfio_read_signing_key",
+             "tfio_list_other_folder", "tfio_read_other_student")
+"""The probes that read or list a file a student must not see: each succeeds with isolation off (the control)."""
 
 
 def probe_cell(outside: Path) -> str:
@@ -112,19 +140,62 @@ def loss_request(proc, target_y, seconds=60):
                         {"X": np.zeros((1, 224, 224, 3), np.float32)}, time.monotonic() + seconds)
 
 
-@pytest.fixture(scope="module")
-def probes(tmp_path_factory):
-    outside = tmp_path_factory.mktemp("outside")
-    (outside / "other_student.ipynb").write_text("{}")
-    proc = start(tmp_path_factory.mktemp("probe"), probe_cell(outside))
-    answers = {name: loss_request(proc, i)[0] for i, name in enumerate(ORDER)}
-    proc.close()
-    yield answers, outside
+def make_outside(folder: Path) -> Path:
+    """A classmate's notebook, and a batch's output folder with its signing key (made by the batch's own code)."""
+    (folder / "other_student.ipynb").write_text("{}")
+    output_key(folder / "out")
+    return folder
+
+
+@pytest.fixture(scope="module", params=["strongest", "audit-hook"])
+def probes(request, tmp_path_factory):
+    """Every probe's answer in the strongest mode that works here, and in "audit-hook only" (forced)."""
+    outside = make_outside(tmp_path_factory.mktemp("outside"))
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "audit-hook":
+            patch.setenv("CLASSVIZ_GRADER_ISOLATION", "audit-hook")
+        mode = choose().name
+        proc = start(tmp_path_factory.mktemp("probe"), probe_cell(outside))
+        assert proc.isolation == mode
+        answers = {name: loss_request(proc, i)[0] for i, name in enumerate(ORDER)
+                   if not (mode == AUDIT_HOOK_ONLY and name in C_LEVEL)}  # not contained there: they would write
+        proc.close()
+    yield answers, outside, mode
+
+
+CONTROL = """
+import json
+exec(compile(open({cell!r}).read(), "probe_cell", "exec"))
+answers = {{}}
+for index in {indices!r}:
+    try:
+        PROBES[index]()
+        answers[index] = "ok"
+    except Exception as exc:
+        answers[index] = f"{{type(exc).__name__}}: {{exc}}"[:300]
+print(json.dumps(answers))
+"""
+
+
+def test_the_reading_probes_succeed_with_isolation_off(tmp_path):
+    """The control: run in a plain Python process (no sandbox, no audit hook, no other user, the grader's cwd), every
+    probe that reads or lists a file a student must not see succeeds -- so those files exist where the probes look,
+    and a probe failing in the student process is the isolation's doing."""
+    cell = tmp_path / "cell.py"
+    cell.write_text(probe_cell(make_outside(tmp_path)))
+    indices = [ORDER.index(name) for name in REACHABLE]
+    proc = subprocess.run([sys.executable, "-c", CONTROL.format(cell=str(cell), indices=indices)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    answers = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert {name: answers[str(ORDER.index(name))] for name in REACHABLE} == {name: "ok" for name in REACHABLE}
+    assert HIDDEN_TESTS.is_file() and INSTRUCTOR_NOTEBOOK.is_file()
 
 
 @pytest.mark.parametrize("name", list(PROBES))
 def test_forbidden_actions_fail_inside_the_student_process(probes, name):
-    answers, outside = probes
+    answers, outside, _ = probes
     header = answers[name]
     assert not header["ok"], f"{name} succeeded in the student process"
     error = header["error"]
@@ -138,9 +209,9 @@ def test_forbidden_actions_fail_inside_the_student_process(probes, name):
 
 @pytest.mark.parametrize("name", list(C_LEVEL))
 def test_c_level_file_access_sees_nothing_outside_the_sandbox(probes, name):
-    if isolation()[0] != NAMESPACES:
-        pytest.skip(f"isolation is {isolation()[0]!r} here: C-level file access is not contained")
-    answers, outside = probes
+    answers, outside, mode = probes
+    if mode != NAMESPACES:
+        pytest.skip(f"isolation is {mode!r}: C-level file access is not contained")
     header = answers[name]
     assert not header["ok"], f"{name} succeeded in the student process"
     assert header["error"]["type"] in ("NotFoundError", "PermissionDeniedError", "FailedPreconditionError",
@@ -151,7 +222,7 @@ def test_c_level_file_access_sees_nothing_outside_the_sandbox(probes, name):
 
 @pytest.mark.parametrize("name", list(TAMPER))
 def test_tampering_fails_and_is_reported(probes, name):
-    answers, _ = probes
+    answers, _, _ = probes
     header = answers[name]
     assert not header["ok"] or header.get("tampered_now"), f"{name} succeeded unnoticed"
     assert header.get("tampered_now"), header
@@ -159,7 +230,7 @@ def test_tampering_fails_and_is_reported(probes, name):
 
 @pytest.mark.parametrize("name", list(ALLOWED))
 def test_ordinary_actions_still_work(probes, name):
-    answers, _ = probes
+    answers, _, _ = probes
     assert answers[name]["ok"], answers[name]
 
 
