@@ -1,5 +1,7 @@
 """The pytest plugin of the hidden grader: options, fixtures and the result record of one graded notebook.
 
+Registered by ``autograder/conftest.py``; :mod:`autograder.batch` and the tests import it as a module.
+
 Rule of this module: ``python -m pytest autograder --submission NOTEBOOK`` runs the hidden tests of
 :mod:`autograder.hidden_tests` on one notebook and turns their outcomes into one record
 (:mod:`autograder.results`): a passed test earns its check's points, a test failed with ``pytest.fail`` gives
@@ -7,10 +9,12 @@ its message to the student as feedback, and any other exception is a *grader err
 blamed on the student, and the submission keeps its row. Without ``--submission`` the hidden tests are not
 collected (the project's own ``python -m pytest`` never runs them).
 
-Fixtures: ``student`` (the submission's functions in their sandboxed process, :class:`autograder.student.
-StudentSession`, one per run, started before the references are built so that both import TensorFlow at the
-same time), ``references`` (the seeded inputs and reference values, :mod:`autograder.references`, built once per
-process), ``feedback`` (a check's details and its message when it passes).
+Fixtures: ``student`` (a :class:`autograder.student.Student`: the submission's functions in their sandboxed
+process, :class:`autograder.student.StudentSession`, one per run, started first so that its TensorFlow import
+overlaps the grader's own start-up), ``references`` (the seeded inputs and reference values,
+:mod:`autograder.references`, read from the verified store or built once; with stored values the grader's own
+SqueezeNet, needed only to score images, loads in the background), ``feedback`` (a check's details and its
+message when it passes).
 
 Options (besides pytest's own, e.g. ``-k gradient_sign``, ``--junitxml``, ``--pdb``): ``--result-json PATH``
 (the record), ``--gradescope-json PATH`` (Gradescope's ``results.json``), ``--visibility``, ``--weights``,
@@ -54,7 +58,15 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "points(n): points a hidden check earns when it passes (all or nothing)")
     if config.getoption("submission", None):
-        config.stash[_GRADING] = Grading(config)
+        grading = config.stash[_GRADING] = Grading(config)
+        if not config.option.collectonly:
+            grading.start_student()  # first: its TensorFlow import overlaps the grader's own start-up
+
+
+def pytest_collection_finish(session):
+    grading = session.config.stash.get(_GRADING, None)
+    if grading is not None:
+        grading.needs_model = any(item.name == "test_score_increase" for item in session.items)
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -162,6 +174,7 @@ class Grading:
     def __init__(self, config):
         from .sandbox import Limits
 
+        self.needs_model = True  # the selected checks score images on the grader's network (set at collection)
         self.path = Path(config.getoption("submission"))
         scale, base = float(config.getoption("timeout_scale")), Limits()
         self.limits = Limits(startup_seconds=base.startup_seconds * scale, call_seconds=base.call_seconds * scale,
@@ -174,7 +187,7 @@ class Grading:
                     "student": config.getoption("student"), "assignment": config.getoption("assignment")}
         self.started = time.monotonic()
         self.notes, self.verdicts = {}, {}
-        self.extraction, self.session, self.sandbox_dir = None, None, None
+        self.extraction, self.session, self.sandbox_dir, self.opened = None, None, None, None
         self.status, self.reason = "graded", None
         self.reference_wait, self.refs = 0.0, None
         self.written = None
@@ -187,12 +200,30 @@ class Grading:
             self.weights_option = W.fetch(("weights",), quiet=True)
         return Path(self.weights_option)
 
+    def start_student(self) -> None:
+        """Open the student (:meth:`open_student`) now; an error is raised again by the ``student`` fixture, where
+        it becomes a grader error of each check."""
+        try:
+            self.opened = self._open_student()
+        except Exception as exc:  # noqa: BLE001 - re-raised in the fixture
+            self.opened = exc
+
     def open_student(self):
+        """The :class:`autograder.student.Student` of this notebook (opened once)."""
+        if self.opened is None:
+            self.start_student()
+        if isinstance(self.opened, Exception):
+            raise self.opened
+        return self.opened
+
+    def _open_student(self):
         from .notebook import NotebookError, read_notebook
+        from .reference_store import protect_store
         from .references import STANDIN_SEED
         from .sandbox import SandboxDir
         from .student import StudentSession
 
+        protect_store()
         try:
             self.extraction, _ = read_notebook(self.path)
         except NotebookError as exc:
@@ -203,7 +234,7 @@ class Grading:
         self.sandbox_dir = SandboxDir()
         self.session = StudentSession(self.extraction, self.sandbox_dir.__enter__(), self.limits, self.weights,
                                       STANDIN_SEED)
-        self.session.start()  # TensorFlow imports in the student process while the references are built here
+        self.session.start()  # TensorFlow imports in the student process while the grader starts
         return self.session
 
     def close_student(self) -> None:
@@ -214,11 +245,14 @@ class Grading:
             self.sandbox_dir = None
 
     def references(self):
-        from .references import references_for
+        from .references import preload_model, references_for
 
         began = time.monotonic()
         try:
             self.refs = references_for(self.weights, self.limits.threads)
+            if (self.refs.source == "stored" and self.refs._model is None and self.needs_model
+                    and self.session is not None):
+                preload_model(self.weights, self.limits.threads)
             return self.refs
         finally:
             self.reference_wait += time.monotonic() - began
@@ -281,8 +315,8 @@ class Grading:
 
 
 class Unavailable:
-    """Stands for the student's functions when there are none to run: every question fails the check with the
-    reason (the notebook cannot be read, or defines neither function)."""
+    """A :class:`autograder.student.Student` for when there are no functions to run: every question fails the
+    check with the reason (the notebook cannot be read, or defines neither function)."""
 
     def __init__(self, reason: str):
         self.reason = reason
