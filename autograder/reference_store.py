@@ -203,3 +203,60 @@ def references_for(weights, threads: int = 1, folder: Path | None = None):
             refs.weights, refs.threads = weights, int(threads)
             _LOADED[cache] = refs
         return _LOADED[cache]
+
+
+def differences(a, b) -> list[str]:
+    """Where two :class:`~autograder.references.References` differ (exact: arrays bit for bit, with dtype and
+    shape); empty when identical."""
+    out = []
+
+    def walk(x, y, path):
+        if is_dataclass(x):
+            for f in fields(x):
+                walk(getattr(x, f.name), getattr(y, f.name), f"{path}.{f.name}")
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            for i, (u, v) in enumerate(zip(x, y)):
+                walk(u, v, f"{path}[{i}]")
+        elif isinstance(x, np.ndarray) and isinstance(y, np.ndarray):
+            if x.dtype != y.dtype or x.shape != y.shape:
+                out.append(f"{path}: {x.dtype}{x.shape} vs {y.dtype}{y.shape}")
+            elif not np.array_equal(x, y, equal_nan=True):
+                out.append(f"{path}: max difference {np.nanmax(np.abs(x.astype(float) - y.astype(float))):.3g}")
+        elif not (x == y and type(x) is type(y)):
+            out.append(f"{path}: {x!r} vs {y!r}")
+
+    for group in _GROUPS:
+        walk(getattr(a, group), getattr(b, group), group)
+    return out
+
+
+def main(args) -> int:
+    """``python -m autograder references``: build the reference values on the real network, compare them with the
+    stored ones, and store them when the store is missing, stale or damaged (or with ``--replace``). Exit status 1
+    when valid stored values differ from the rebuilt ones (something they depend on is missing from the key)."""
+    from classviz import weights as W
+
+    from .sandbox import Limits
+
+    weights = Path(args.weights) if args.weights else W.fetch(("weights",), quiet=True)
+    folder = Path(args.store) if args.store else store_dir()
+    threads = Limits().threads
+    key = version_key(weights, threads)
+    stored, why = load(folder, key)
+    model = refs_module.model_for(weights, threads)
+    with refs_module.quiet_native_stderr():
+        built = refs_module.References.build(model)
+    print(f"built on the real network in {built.seconds:.1f} s (version key: grader {key['grader_version']}, "
+          f"TensorFlow {key['tensorflow'] or key['tensorflow-cpu']}, Keras {key['keras']}, NumPy {key['numpy']})")
+    diff = differences(built, stored) if stored is not None else []
+    if stored is None:
+        print(f"stored values in {folder}: {why}")
+    elif diff:
+        print(f"stored values in {folder} DIFFER from the rebuilt ones in {len(diff)} place(s):")
+        print("\n".join(f"  {d}" for d in diff[:20]))
+    else:
+        print(f"stored values in {folder}: identical to the rebuilt ones")
+    if stored is None or (diff and args.replace):
+        save(built, folder, key)
+        print(f"stored the rebuilt values in {folder}")
+    return 1 if diff and not args.replace else 0
