@@ -169,3 +169,30 @@ def test_values_under_another_key_or_edited_by_one_byte_are_rebuilt_and_the_grad
     raw[len(raw) // 2] ^= 0x01
     data.write_bytes(bytes(raw))
     assert grade("one_byte") == ({"built (damaged (checksum mismatch))"}, baseline)
+
+
+@pytest.mark.weights
+@pytest.mark.slow
+def test_with_stored_values_the_grader_imports_no_tensorflow_unless_it_scores_images(tmp_path, weights_dir):
+    """``python -m autograder references`` stores the values; a grade without the check that scores images
+    (score_increase) then never imports TensorFlow in the grader's process, and gets the stored values."""
+    store = tmp_path / "store"
+    env = dict(os.environ, CLASSVIZ_REFERENCES_DIR=str(store))
+    proc = subprocess.run([sys.executable, "-m", "autograder", "references", "--weights", str(weights_dir)],
+                          cwd=corpus.REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"stored values in {store}: missing" in proc.stdout and "stored the rebuilt values" in proc.stdout
+    (tmp_path / "tf_probe.py").write_text(
+        "import sys\n"
+        "def pytest_sessionfinish(session):\n"
+        f"    open({str(tmp_path / 'tf.txt')!r}, 'w').write(str('tensorflow' in sys.modules))\n")
+    notebook = corpus.write_notebook(corpus.parse_snippet(corpus.SUBMISSIONS / "reference_solution.py"), tmp_path)
+    result = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "autograder", "--submission", str(notebook), "--weights",
+                           str(weights_dir), "-k", "not score_increase", "--result-json", str(result), "-p",
+                           "tf_probe", "-p", "no:cacheprovider"], cwd=corpus.REPO, capture_output=True, text=True,
+                          env=dict(env, PYTHONPATH=str(tmp_path)), timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    record = json.loads(result.read_text())
+    assert record["reference"]["source"] == "stored" and record["score"] == 12
+    assert (tmp_path / "tf.txt").read_text() == "False"
