@@ -200,7 +200,7 @@ def references_for(weights, threads: int = 1, folder: Path | None = None):
                     refs.source += f"; not stored ({type(exc).__name__})"
             else:
                 refs.source = "stored"
-            refs.weights, refs.threads = weights, int(threads)
+            refs.weights, refs.threads, refs.version_key = weights, int(threads), key
             _LOADED[cache] = refs
         return _LOADED[cache]
 

@@ -133,6 +133,7 @@ class References:
         self.weights, self.threads = None, 1
         self.seconds = 0.0
         self.source = "built"
+        self.version_key = None
 
     @property
     def model(self):
@@ -285,7 +286,8 @@ class References:
 
     def describe(self) -> dict:
         """The inputs and reference figures, for the result files."""
-        return {"source": self.source, "seed": GRADING_SEED, "standin_seed": STANDIN_SEED,
+        return {"source": self.source, "version_key": self.version_key, "seed": GRADING_SEED,
+                "standin_seed": STANDIN_SEED,
                 "real_cases": [c.label for c in self.real_cases],
                 "plain_reference_rise": round(self.plain.reference_rise, 3),
                 "loop": {"target": self.loop.target_y, "iterations": self.loop.iterations, "seed": self.loop.seed,
