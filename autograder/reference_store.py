@@ -26,6 +26,8 @@ isolation table: that mode contains Python-level access only).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -174,6 +176,7 @@ def load(folder: Path, key: dict):
         refs.update, refs.plain, refs.loop = (R.UpdateCase(**state["update"]), R.PlainCase(**state["plain"]),
                                               R.LoopCase(**state["loop"]))
         refs.l2_case, refs.compile_case, refs.seconds = refs.raw_cases[0], refs.real_cases[0], state["seconds"]
+        refs.source = "stored"
     except (KeyError, TypeError, ValueError, OSError) as exc:  # a checksum-valid file this grader cannot read
         return None, f"damaged ({type(exc).__name__})"
     return refs, None
@@ -190,19 +193,39 @@ def references_for(weights, threads: int = 1, folder: Path | None = None):
             key = version_key(weights, threads)
             refs, why = load(folder, key)
             if refs is None:
-                model = refs_module.model_for(weights, threads)
-                with refs_module.quiet_native_stderr():
-                    refs = refs_module.References.build(model)
-                refs.source = f"built ({why})"
-                try:
-                    save(refs, folder, key)
-                except OSError as exc:  # a read-only store: grade anyway, with values built here
-                    refs.source += f"; not stored ({type(exc).__name__})"
-            else:
-                refs.source = "stored"
+                with _store_lock(folder):  # one builder at a time (batch workers): the others then read its values
+                    refs, _ = load(folder, key)
+                    if refs is None:
+                        refs = _build_and_store(weights, threads, folder, key, why)
             refs.weights, refs.threads, refs.version_key = weights, int(threads), key
             _LOADED[cache] = refs
         return _LOADED[cache]
+
+
+@contextlib.contextmanager
+def _store_lock(folder: Path):
+    """An exclusive lock on ``folder/.lock`` (nothing when the store cannot be written: every process builds)."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle = open(folder / ".lock", "a")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _build_and_store(weights, threads: int, folder: Path, key: dict, why: str):
+    model = refs_module.model_for(weights, threads)
+    with refs_module.quiet_native_stderr():
+        refs = refs_module.References.build(model)
+    refs.source = f"built ({why})"
+    try:
+        save(refs, folder, key)
+    except OSError as exc:  # a read-only store: grade anyway, with values built here
+        refs.source += f"; not stored ({type(exc).__name__})"
+    return refs
 
 
 def differences(a, b) -> list[str]:
