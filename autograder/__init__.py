@@ -8,7 +8,7 @@ reference values computed in the grader's own process (:mod:`.references`), in t
 
 Entry points:
 
-* ``python -m pytest autograder --submission NOTEBOOK`` -- one notebook, by hand (:mod:`.conftest`);
+* ``python -m pytest autograder --submission NOTEBOOK`` -- one notebook, by hand (:mod:`.plugin`);
 * ``python -m autograder grade PATH [PATH ...] --out DIR [--jobs N]`` -- batches (:mod:`.batch`);
 * ``python -m autograder grade ... --shard I/N`` and ``python -m autograder merge OUT... --out OUT`` -- several
   machines (:mod:`.batch`);

@@ -1,5 +1,6 @@
 """Command line of the hidden grader: ``python -m autograder grade PATH [PATH ...] --out DIR [--jobs N]`` and
-``python -m autograder checks``. One notebook by hand: ``python -m pytest autograder --submission NOTEBOOK``."""
+``python -m autograder checks``, ``python -m autograder references`` (build, compare and store the reference
+values). One notebook by hand: ``python -m pytest autograder --submission NOTEBOOK``."""
 
 from __future__ import annotations
 
@@ -52,6 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "(what the zip's run_autograder runs)")
     run.add_argument("--root", default="/autograder", help="Gradescope's folder (default /autograder)")
     run.add_argument("--weights", help="weights folder (default ROOT/source/datasets/squeezenet1.1_nchw)")
+    refs = sub.add_parser("references", help="build the reference values, compare them with the stored ones, store "
+                                             "them when missing or invalid",
+                          description="Build the hidden checks' reference values on the real network, compare them "
+                                      "with the stored ones (exact), and store them when the store is missing, "
+                                      "stale or damaged. Exit status 1 when valid stored values differ.")
+    refs.add_argument("--weights", help="SqueezeNet weights folder (default: classviz's, verified)")
+    refs.add_argument("--store", help="the store folder (default: $CLASSVIZ_REFERENCES_DIR, else "
+                                      "datasets/grader-references in the course folder)")
+    refs.add_argument("--replace", action="store_true", help="store the rebuilt values even when the stored "
+                                                             "ones are valid but differ")
     checks = sub.add_parser("checks", help="print the checks, their points and thresholds (from the hidden tests)")
     checks.add_argument("--markdown", action="store_true", help="as the README's table")
     return parser
@@ -82,6 +93,10 @@ def main(argv=None) -> int:
         from .gradescope import main_build, main_run
 
         return (main_build if args.command == "gradescope" else main_run)(args)
+    if args.command == "references":
+        from .reference_store import main as main_references
+
+        return main_references(args)
     if args.command == "merge":
         from .batch import main_merge
 

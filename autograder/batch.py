@@ -15,7 +15,7 @@ and the reason.
 
 Outputs in ``OUT``:
 
-* ``results/<submission>.json``: everything about one submission (the record of :mod:`autograder.conftest`);
+* ``results/<submission>.json``: everything about one submission (the record of :mod:`autograder.plugin`);
 * ``gradescope/<submission>/results.json``: the Gradescope format (:func:`autograder.results.gradescope`), and
   ``results.json`` in ``OUT`` itself when the batch holds one submission;
 * ``grades.csv``: one row per submission of the batch;
@@ -363,7 +363,7 @@ def feedback_text(record: dict) -> str:
 
 @dataclass(frozen=True)
 class Options:
-    """How each submission is graded (the hidden tests' options, see :mod:`autograder.conftest`)."""
+    """How each submission is graded (the hidden tests' options, see :mod:`autograder.plugin`)."""
     weights: str | None = None
     timeout_scale: float = 1.0
     memory_gb: float = 8.0
@@ -398,7 +398,7 @@ def run_hidden_tests(sub: Submission, options: Options) -> dict:
 
         @pytest.hookimpl(trylast=True)
         def pytest_sessionfinish(self, session):
-            from .conftest import record_of
+            from .plugin import record_of
 
             Keep.record = record_of(session.config)
 

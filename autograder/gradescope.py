@@ -5,7 +5,8 @@ Rule of this module: ``python -m autograder gradescope --out autograder.zip`` pa
 grading requirements and a small configuration; no weights, no tests, no instructor notebook), following
 Gradescope's autograder specification: the zip is unpacked into ``/autograder/source``, ``setup.sh`` runs once
 as root when the image is built (it installs Python packages into a virtual environment *outside* the source
-folder and fetches the SqueezeNet weights, each file checked by SHA-256), and for every submission
+folder, fetches the SqueezeNet weights, each file checked by SHA-256, and stores the checks' reference values,
+:mod:`autograder.reference_store`), and for every submission
 ``/autograder/run_autograder`` grades ``/autograder/submission`` into ``/autograder/results/results.json``.
 
 :func:`run` (``python -m autograder run-gradescope``) writes a valid ``results.json`` whatever happens: a
@@ -62,6 +63,8 @@ fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SOURCE/requirements.txt"
 cd "$SOURCE"
 "$VENV/bin/python" -m classviz fetch-weights --dest "$SOURCE/datasets/squeezenet1.1_nchw" --quiet
+# the hidden checks' reference values, built once here (not once per submission), verified before each use
+TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -m autograder references --weights "$SOURCE/datasets/squeezenet1.1_nchw"
 echo "setup.sh: grading environment in $VENV, weights in $SOURCE/datasets/squeezenet1.1_nchw"
 """
 

@@ -3,7 +3,9 @@
 Rule of this module: (SqueezeNet 1.1, the linear stand-in) => every input a check sends to a student process
 and every value the check compares with, computed once per grader process with the reference solution
 (:mod:`classviz_reference`, never given to a student process) and reused for all submissions
-(:func:`references_for`). Every input comes from a fixed seed, so two grader runs send the same inputs.
+(:func:`references_for`; stored and verified by :mod:`autograder.reference_store`, so a grader process needs
+TensorFlow only when it builds them or scores images). Every input comes from a fixed seed, so two grader runs send
+the same inputs.
 :meth:`References.build` also checks that the reference earns the score-increase check's margins, and raises
 :class:`ReferenceMarginError` otherwise.
 """
@@ -114,7 +116,7 @@ def _softmax(scores):
 
 
 class References:
-    """Test inputs and reference values; built once per grader process (:func:`references_for`)."""
+    """Test inputs and reference values; built once per version key and stored (:func:`references_for`)."""
 
     def __init__(self):
         self.real_cases: list[LossCase] = []
@@ -127,8 +129,23 @@ class References:
         self.compile_case: LossCase = None
         self.update_loss_case: LossCase = None
         self.standin = LinearStandIn(STANDIN_SEED)
-        self.model = None
+        self._model = None
+        self.weights, self.threads = None, 1
         self.seconds = 0.0
+        self.source = "built"
+        self.version_key = None
+
+    @property
+    def model(self):
+        """The grader's SqueezeNet 1.1 (:func:`model_for`), loaded on first use: stored references need no
+        TensorFlow until a check scores images."""
+        if self._model is None:
+            self._model = model_for(self.weights, self.threads)
+        return self._model
+
+    @model.setter
+    def model(self, model):
+        self._model = model
 
     def scores(self, X: np.ndarray) -> np.ndarray:
         """float64 (N, 1000) raw scores of float32 (N, 224, 224, 3) images under the grader's SqueezeNet 1.1."""
@@ -269,38 +286,63 @@ class References:
 
     def describe(self) -> dict:
         """The inputs and reference figures, for the result files."""
-        return {"seed": GRADING_SEED, "standin_seed": STANDIN_SEED,
+        return {"source": self.source, "version_key": self.version_key, "seed": GRADING_SEED,
+                "standin_seed": STANDIN_SEED,
                 "real_cases": [c.label for c in self.real_cases],
                 "plain_reference_rise": round(self.plain.reference_rise, 3),
                 "loop": {"target": self.loop.target_y, "iterations": self.loop.iterations, "seed": self.loop.seed,
                          "reference_rises": {k: round(v, 3) for k, v in self.loop.reference_rises.items()}}}
 
 
-_BUILT: dict = {}
+_MODELS: dict = {}
+_MODELS_LOCK = __import__("threading").Lock()
 
 
-def references_for(weights, threads: int = 1) -> References:
-    """The :class:`References` of this process for a weights folder, built on first use (~10 s: TensorFlow
-    import, model, reference values) and kept for every later submission graded by this process."""
+def model_for(weights, threads: int = 1):
+    """The grader's SqueezeNet 1.1 for a weights folder, loaded on first use (imports TensorFlow, quietly, with
+    ``threads`` intra- and inter-op threads) and kept for the life of the process; thread-safe."""
     import os
 
     key = (os.path.realpath(weights), int(threads))
-    if key not in _BUILT:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        with quiet_native_stderr():
-            import tensorflow as tf
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            with quiet_native_stderr():
+                import tensorflow as tf
 
-        tf.get_logger().setLevel("ERROR")  # Python-level TensorFlow warnings: not the grader's output
+            tf.get_logger().setLevel("ERROR")  # Python-level TensorFlow warnings: not the grader's output
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+                tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+            except RuntimeError:  # TensorFlow already initialized in this process
+                pass
+            from classviz import load_squeezenet
+
+            with quiet_native_stderr():
+                _MODELS[key] = load_squeezenet(weights)
+        return _MODELS[key]
+
+
+def preload_model(weights, threads: int = 1) -> None:
+    """Start loading :func:`model_for` in a background thread (while the student's process starts); a failure
+    there is raised again by the check that needs the model."""
+    import threading
+
+    def load():
         try:
-            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-            tf.config.threading.set_inter_op_parallelism_threads(int(threads))
-        except RuntimeError:  # TensorFlow already initialized in this process
+            model_for(weights, threads)
+        except Exception:  # noqa: BLE001 - the next model_for call raises it where a check can report it
             pass
-        from classviz import load_squeezenet
 
-        with quiet_native_stderr():
-            _BUILT[key] = References.build(load_squeezenet(weights))
-    return _BUILT[key]
+    threading.Thread(target=load, name="grader-model", daemon=True).start()
+
+
+def references_for(weights, threads: int = 1) -> References:
+    """The :class:`References` for a weights folder: stored, verified and rebuilt when needed
+    (:func:`autograder.reference_store.references_for`), kept for every later submission graded by this process."""
+    from .reference_store import references_for as stored
+
+    return stored(weights, threads)
 
 
 @contextlib.contextmanager

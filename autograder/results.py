@@ -109,11 +109,15 @@ def sha256(path) -> str | None:
 
 def environment(versions: dict | None = None) -> dict:
     """Python, NumPy, TensorFlow and platform of the grader (and the student process's own versions)."""
-    import sys
+    from importlib import metadata
 
     env = {"python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform()}
-    if "tensorflow" in sys.modules:
-        env["tensorflow"] = sys.modules["tensorflow"].__version__
+    for dist in ("tensorflow", "tensorflow-cpu"):  # read from the installation: the grader may not import it (or
+        try:                                       # be importing it in the background right now)
+            env["tensorflow"] = metadata.version(dist)
+            break
+        except metadata.PackageNotFoundError:
+            pass
     if versions:
         env["student_process"] = versions
     return env

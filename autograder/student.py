@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -44,12 +45,42 @@ class Call:
     failure_detail: str = ""
 
 
+@runtime_checkable
+class Student(Protocol):
+    """What the hidden checks ask of a submission (the ``student`` fixture of :mod:`autograder.plugin`).
+
+    Implemented by :class:`StudentSession` (the sandboxed student process), :class:`autograder.plugin.Unavailable`
+    (no functions to run: every question fails the check) and the tests' fakes. Each question returns the raw
+    answer (a :class:`Call`, or the loop's dict); the checks judge it. The arguments are the cases of
+    :mod:`autograder.references`.
+    """
+
+    def loss(self, case) -> Call:
+        """The loss function at a ``LossCase``."""
+
+    def update(self, u, injected: bool) -> Call:
+        """The update step at an ``UpdateCase``, with the student's own gradient or the injected one."""
+
+    def plain_steps(self, p) -> Call:
+        """``p.steps`` update steps from ``p.X0`` (a ``PlainCase``) on SqueezeNet."""
+
+    def compile(self, case) -> Call:
+        """The loss function compiled the provided loop's way, called once at ``case``."""
+
+    def run_provided_loop(self, model, loop) -> dict:
+        """The provided loop with the student's step (a ``LoopCase``), scored by ``model``."""
+
+    def pitfalls(self, name: str) -> list[str]:
+        """The TensorFlow 2 pitfalls found in the definition of ``name``."""
+
+
 class LoopFailure(Exception):
     """The provided loop could not go on with the student's step (the message says why, for the feedback)."""
 
 
 class StudentSession:
-    """The student process of one submission, with per-function failure memory, restarts and a deadline.
+    """The student process of one submission, with per-function failure memory, restarts and a deadline (a
+    :class:`Student`).
 
     Args:
         extraction: the notebook's selected statements (:class:`autograder.notebook.Extraction`).

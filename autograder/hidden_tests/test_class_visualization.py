@@ -9,7 +9,7 @@ mistake found, never the answer. The docstring of each test is the one descripti
 ``python -m autograder checks`` and the README.
 
 Grade one notebook by hand: ``python -m pytest autograder --submission path/to/notebook.ipynb`` (``-k`` selects
-checks; ``--result-json`` / ``--gradescope-json`` write the result files; see ``autograder/conftest.py``).
+checks; ``--result-json`` / ``--gradescope-json`` write the result files; see ``autograder/plugin.py``).
 """
 
 from __future__ import annotations

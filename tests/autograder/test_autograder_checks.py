@@ -12,7 +12,7 @@ import pytest
 
 from autograder import results as R
 from autograder.child import LOSS
-from autograder.conftest import Feedback
+from autograder.plugin import Feedback
 from autograder.hidden_tests import test_class_visualization as hidden
 from autograder.nbgrader_bridge import expected_nbgrader_points
 from autograder.references import L2_CHANGE, LoopCase, LossCase, PlainCase, UpdateCase
@@ -80,7 +80,7 @@ class FakeReferences:
         return f"class{k}"
 
 
-class FakeStudent:
+class FakeStudent:  # an autograder.student.Student (checked below)
     """Answers the hidden tests' questions with prepared calls (``loss``: a function of the case)."""
 
     def __init__(self, loss=None, update=None, plain=None, loop=None, compiled=None, found=()):
@@ -533,3 +533,27 @@ def test_update_step_with_a_zero_gradient_is_judged_by_the_substituted_one(suite
     assert not res.passed and "zero gradient" in res.feedback and "does not call it" in res.feedback
     res = run("update_step", student(lambda X, lr, G: X - lr * G, True), suite)
     assert not res.passed and "against the gradient" in res.feedback
+
+
+# ---- the Student protocol ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("implementation", ["StudentSession", "Unavailable", "FakeStudent"])
+def test_every_student_implements_the_protocol_the_checks_use(implementation):
+    """The sandboxed session, the stand-in for a notebook without functions and this file's fake all answer every
+    question of :class:`autograder.student.Student`, with its parameters."""
+    import inspect
+
+    from autograder import plugin, student
+
+    cls = {"StudentSession": student.StudentSession, "Unavailable": plugin.Unavailable,
+           "FakeStudent": FakeStudent}[implementation]
+    questions = [n for n, v in vars(student.Student).items() if inspect.isfunction(v) and not n.startswith("_")]
+    assert sorted(questions) == ["compile", "loss", "pitfalls", "plain_steps", "run_provided_loop", "update"]
+    for name in questions:
+        expected = list(inspect.signature(getattr(student.Student, name)).parameters)
+        method = getattr(cls, name)
+        if cls is plugin.Unavailable and name != "pitfalls":
+            assert method is plugin.Unavailable._fail  # takes anything, fails the check
+            continue
+        assert list(inspect.signature(method).parameters) == expected, name
+    assert isinstance(FakeStudent(), student.Student) and isinstance(plugin.Unavailable("x"), student.Student)

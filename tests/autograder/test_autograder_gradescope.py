@@ -49,7 +49,8 @@ def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
     reads = (lambda p: open(p, "rb").read(), lambda p: tf.io.read_file(p).numpy())
     for read in reads if tf.executing_eagerly() else ():  # the attempts are eager only (not graph ops)
         for path in ("{root}/source/autograder/hidden_tests/test_class_visualization.py",
-                     "{root}/source/classviz_reference/solution.py", "{root}/source/gradescope.json"):
+                     "{root}/source/classviz_reference/solution.py", "{root}/source/gradescope.json",
+                     "{root}/source/datasets/grader-references/references.npz"):
             try:
                 read(path)
                 leaks.append(path)
@@ -65,6 +66,11 @@ def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
             try:
                 write("{root}/results/results.json", '{{"score": 100, "tests": []}}')
                 leaks.append("results.json")
+            except Exception:
+                pass
+            try:  # the stored reference values (a damaged file would be rebuilt, but must not be writable)
+                write("{root}/source/datasets/grader-references/manifest.json", "{{}}")
+                leaks.append("manifest.json")
             except Exception:
                 pass
     X = tf.convert_to_tensor(X, dtype=tf.float32)
@@ -111,6 +117,7 @@ def test_uploaded_autograder_grades_four_submissions(tmp_path, weights_dir):
                            timeout=1200)
     assert setup.returncode == 0, setup.stderr[-3000:]
     assert (root / "source" / "datasets" / "squeezenet1.1_nchw" / "weights").is_dir()
+    assert (root / "source" / "datasets" / "grader-references" / "references.npz").is_file()  # built in the image
 
     nbs = tmp_path / "nbs"
     correct = corpus.write_notebook(corpus.parse_snippet(corpus.SUBMISSIONS / "reference_solution.py"), nbs,
