@@ -88,7 +88,8 @@ def test_student_folder_visualize_explains_in_one_line(tmp_path):
 
     shutil.copytree(REPO / "classviz", tmp_path / "classviz", ignore=shutil.ignore_patterns("__pycache__"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-m", "classviz", "visualize", "--class", "tarantula"],
+    # -S: without site-packages, where this repository is installed (pip install -e .) -- a student's machine
+    proc = subprocess.run([sys.executable, "-S", "-m", "classviz", "visualize", "--class", "tarantula"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
