@@ -88,9 +88,13 @@ def test_student_folder_visualize_explains_in_one_line(tmp_path):
 
     shutil.copytree(REPO / "classviz", tmp_path / "classviz", ignore=shutil.ignore_patterns("__pycache__"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    # -S: without site-packages, where this repository is installed (pip install -e .) -- a student's machine
-    proc = subprocess.run([sys.executable, "-S", "-m", "classviz", "visualize", "--class", "tarantula"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    # as on a student's machine: without the editable install of this repository (pip install -e .)
+    script = ("import runpy, sys; sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in "
+              "getattr(f, '__module__', '') and '__editable__' not in getattr(f, '__name__', '')]; "
+              "sys.argv = ['classviz', 'visualize', '--class', 'tarantula']; "
+              "runpy.run_module('classviz', run_name='__main__', alter_sys=True)")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "not part of the assignment folder" in proc.stderr and "your own two functions" in proc.stderr
