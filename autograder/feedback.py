@@ -21,7 +21,7 @@ def _where(error: dict | None) -> str:
     if not where:
         return ""
     code = f": `{where['code']}`" if where.get("code") else ""
-    return f" (cell {where['cell']}, line {where['line']}{code})"
+    return f" ({where.get('label') or 'cell ' + str(where['cell'])}, line {where['line']}{code})"
 
 
 def describe_failure(call, function: str, context: str = "") -> str:

@@ -3,6 +3,7 @@
 # What: to the loss function's error before)
 # Expected: loss_value=0 gradient_sign=0 l2_regularizer=0 raw_score=0 update_step=3 score_increase=0 tf_function=0
 # Feedback: loss_value ~ AttributeError
+# Feedback: loss_value ~ (the cell defining class_visualization_loss_and_gradient, line 6: `return loss, tape.gradients(loss, X)`)
 # Feedback: score_increase ~ AttributeError
 # %%
 def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
