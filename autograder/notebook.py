@@ -411,8 +411,8 @@ def extract(cells: list[Cell]) -> Extraction:
             node = body[stop]
             skipped = sorted({n for later in body[stop + 1:] for n in _bound_names(later)} & set(GRADED))
             what = ast.get_source_segment(code, node) or lines[node.lineno - 1]
-            note = (f"{result.label(cell.index)} stops at line {node.lineno} (`{what.strip()[:80]}`), so, as in Jupyter, "
-                    "the rest of that cell never runs")
+            note = (f"{result.label(cell.index)} stops at line {node.lineno} (`{what.strip()[:80]}`), so, as in "
+                    "Jupyter, the rest of that cell never runs")
             if skipped:
                 note += f": the definition of {', '.join(skipped)} after it does not exist"
             result.notes.append(note)

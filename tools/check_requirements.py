@@ -60,7 +60,8 @@ def lines_for(path: Path, platform: str, python: str) -> list[str]:
     """The requirements of ``path`` that apply on ``platform`` with Python ``python``, without their markers."""
     env = {**PLATFORMS[platform][1], "python_version": python, "python_full_version": f"{python}.0",
            "implementation_name": "cpython", "platform_python_implementation": "CPython"}
-    return [f"{req.name}{req.specifier}" for req in requirements(path) if req.marker is None or req.marker.evaluate(env)]
+    return [f"{req.name}{req.specifier}" for req in requirements(path)
+            if req.marker is None or req.marker.evaluate(env)]
 
 
 def resolve(path: Path, platform: str, python: str) -> tuple[str, str]:

@@ -161,8 +161,9 @@ def test_l2_regularizer(student, references, feedback):
     for call in (call0, call1):
         require(call, LOSS, where)
     lost = pitfall_text(student.pitfalls(LOSS))
-    g0, why0 = gradient(call0, case.X.shape, lost, allow_zero=True)  # zero when the score part is lost (model.predict):
-    g1, why1 = gradient(call1, case.X.shape, lost)                   # the change alone isolates the L2 term
+    # dX at l2_reg=0 is zero when the score's gradient is lost (model.predict): the change alone isolates the L2 term
+    g0, why0 = gradient(call0, case.X.shape, lost, allow_zero=True)
+    g1, why1 = gradient(call1, case.X.shape, lost)
     if g0 is None or g1 is None:
         if g0 is not None and why1 and "None" in why1:
             why1 = "with l2_reg > 0, " + why1
