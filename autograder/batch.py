@@ -352,6 +352,12 @@ def feedback_text(record: dict) -> str:
     titles = {name: check.title for name, check in R.checks().items()}
     lines = [f"# Class visualization: feedback for {record['submission']}", "",
              f"**Score: {record['score']} / {record['max_score']}** ({record['status']})"]
+    texts = {check["feedback"] for check in record["checks"]}
+    if record["status"] != "graded" and len(texts) == 1:  # unreadable, missing, grader error: say why once
+        lines += ["", texts.pop() or record.get("reason") or "(no message)", "",
+                  "Every check: 0 points (" + ", ".join(f"{c['name']} 0 / {c['max_points']}" for c in record["checks"])
+                  + ")."]
+        return "\n".join(lines) + "\n"
     if record.get("reason"):
         lines.append(f"\n{record['reason']}")
     for check in record["checks"]:
@@ -632,13 +638,15 @@ def main_grade(args) -> int:
 
 
 def report(records: list[dict], problems: list[str]) -> int:
-    """Print the problems and the submissions that need a look (missing, tampering, grader errors) on stderr;
-    the exit status: 2 when nothing was graded because of problems, 1 with problems, else 0."""
+    """Print the problems and the submissions that need a look (missing, unreadable, tampering, grader errors)
+    on stderr; the exit status: 2 when nothing was graded because of problems, 1 with problems, else 0."""
     for problem in problems:
         print(f"[autograder] {problem}", file=sys.stderr)
     for what, chosen in (
             ("submission folder(s) without a notebook (recorded with 0 points)",
              [r for r in records if r.get("status") == "missing"]),
+            ("unreadable notebook(s) (recorded with 0 points; see their reason, ask the student for the file again)",
+             [r for r in records if r.get("status") == "unreadable"]),
             ("submission(s) caught tampering (see their reason)",
              [r for r in records if str(r.get("reason", "")).startswith("tampering detected")]),
             ("submission(s) hit a grader error (recorded, not the students' fault; see their reason and regrade "

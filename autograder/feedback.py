@@ -21,7 +21,7 @@ def _where(error: dict | None) -> str:
     if not where:
         return ""
     code = f": `{where['code']}`" if where.get("code") else ""
-    return f" (cell {where['cell']}, line {where['line']}{code})"
+    return f" ({where.get('label') or 'cell ' + str(where['cell'])}, line {where['line']}{code})"
 
 
 def describe_failure(call, function: str, context: str = "") -> str:
@@ -90,11 +90,11 @@ def loss_contract(call) -> str | None:
     return None
 
 
-def gradient(call, shape, pitfalls: str = "") -> tuple:
+def gradient(call, shape, pitfalls: str = "", allow_zero: bool = False) -> tuple:
     """The student's dX as float64: ``(array, None)`` or ``(None, why not)``.
 
     ``pitfalls`` (from :func:`pitfalls`) is added where the gradient is missing or zero: it names what in the
-    student's code loses the gradient."""
+    student's code loses the gradient. An all-zero dX is refused unless ``allow_zero``."""
     info = call.header.get("dX") or {}
     lost = ("the loss does not depend on X as recorded by the tape (is X watched, and is everything from X to the "
             "loss computed with TensorFlow operations, without .numpy()?)")
@@ -110,7 +110,7 @@ def gradient(call, shape, pitfalls: str = "") -> tuple:
     dX = dX.astype(np.float64)
     if not np.all(np.isfinite(dX)):
         return None, "dX contains NaN or inf values"
-    if not np.any(dX):
+    if not allow_zero and not np.any(dX):
         return None, f"dX is all zeros: {lost}"
     return dX, None
 

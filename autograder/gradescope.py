@@ -29,7 +29,7 @@ from . import results as R
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("autograder", "classviz", "classviz_reference")
-GRADING_REQUIREMENTS = ("tensorflow-cpu", "keras", "numpy", "scipy", "pillow", "tqdm", "ipython", "pytest")
+GRADING_REQUIREMENTS = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "pillow", "tqdm", "ipython", "pytest")
 """The packages grading imports (pinned as in the repository's requirements.txt)."""
 DEFAULT_VENV = "/opt/classviz-venv"
 CONFIG = "gradescope.json"

@@ -76,6 +76,7 @@ class Extraction:
         syntax_errors: ``[{"cell", "line", "message", "defines": [graded names it mentions]}]``.
         notes: human-readable remarks (skipped cells, definitions found in markdown cells, ...).
         code_cells: number of code cells.
+        labels: ``{cell index: how a student finds that cell}`` (:func:`cell_labels`).
     """
     statements: list = field(default_factory=list)
     cell_sources: dict = field(default_factory=dict)
@@ -83,6 +84,11 @@ class Extraction:
     syntax_errors: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     code_cells: int = 0
+    labels: dict = field(default_factory=dict)
+
+    def label(self, index) -> str:
+        """How a student finds cell ``index`` (the index counts every cell, which Jupyter never shows)."""
+        return self.labels.get(index, f"cell {index}")
 
     def summary(self) -> dict:
         """JSON-serializable summary for the result file."""
@@ -324,6 +330,43 @@ def _statement_source(node, code_lines: list[str], code: str) -> tuple[int, str]
 _DEF_PATTERN = re.compile(r"^\s*(?:def|async\s+def)\s+(" + "|".join(GRADED) + r")\b", re.MULTILINE)
 
 
+_HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.+?)[\s#]*$", re.MULTILINE)
+_ANY_DEF = re.compile(r"^(?:async\s+)?def\s+(\w+)", re.MULTILINE)
+
+
+def cell_labels(cells: list[Cell]) -> dict:
+    """``{cell index: where a student finds that cell}``, in the words of what Jupyter shows.
+
+    A notebook's cell index counts markdown cells and Jupyter never shows it (``In [9]`` for the 14th cell), so
+    a cell is named by what it holds: "the cell defining f" (its first top-level ``def``; "the 2nd cell defining
+    f" when several do), else by the nearest heading above it ("the code cell under the heading "H"", "the 2nd
+    code cell under ..."), else "code cell k" (k counting code cells only). Non-code cells: "the markdown cell
+    under the heading "H"".
+    """
+    labels, heading, under, code_number, defined = {}, None, 0, 0, {}
+    ordinal = {1: "", 2: "2nd ", 3: "3rd "}
+    for cell in cells:
+        heading_words = f' under the heading "{heading}"' if heading else ""
+        if cell.cell_type != "code":
+            labels[cell.index] = f"the {cell.cell_type} cell{heading_words}"
+            found = _HEADING.findall(cell.source) if cell.cell_type == "markdown" else []
+            if found:
+                heading, under = found[-1].strip()[:80], 0
+            continue
+        code_number, under = code_number + 1, under + 1
+        names = _ANY_DEF.findall(cell.source)
+        graded = [n for n in names if n in GRADED]
+        if names:
+            name = (graded or names)[0]
+            defined[name] = defined.get(name, 0) + 1
+            labels[cell.index] = f"the {ordinal.get(defined[name], f'{defined[name]}th ')}cell defining {name}"
+        elif heading:
+            labels[cell.index] = f"the {ordinal.get(under, f'{under}th ')}code cell{heading_words}"
+        else:
+            labels[cell.index] = f"code cell {code_number}"
+    return labels
+
+
 def extract(cells: list[Cell]) -> Extraction:
     """Select the statements to run (see the module docstring).
 
@@ -333,24 +376,25 @@ def extract(cells: list[Cell]) -> Extraction:
     Returns:
         An :class:`Extraction`.
     """
-    result = Extraction()
+    result = Extraction(labels=cell_labels(cells))
     candidates = []  # (cell, node, code, lines)
     notebook_classes = set()
     parsed = []
     for cell in cells:
         if cell.cell_type != "code":
             for name in sorted(set(_DEF_PATTERN.findall(cell.source))):
-                result.notes.append(f"cell {cell.index} is a {cell.cell_type} cell that contains a definition of "
-                                    f"{name}; only code cells run (turn it back into a code cell)")
+                result.notes.append(f"a definition of {name} is in {result.label(cell.index)}; only code cells "
+                                    "run (turn it back into a code cell)")
             continue
         result.code_cells += 1
         tree, code, error = _parse_cell(cell.source)
         if code is None:
-            result.notes.append(f"cell {cell.index} runs a non-Python cell magic; skipped")
+            result.notes.append(f"{result.label(cell.index)} runs a non-Python cell magic; skipped")
             continue
         if error is not None:
             result.syntax_errors.append({
-                "cell": cell.index, "line": getattr(error, "lineno", None) or 1,
+                "cell": cell.index, "label": result.label(cell.index),
+                "line": getattr(error, "lineno", None) or 1,
                 "message": str(getattr(error, "msg", error))[:300],
                 "code": ((getattr(error, "text", None) or "").strip())[:200],
                 "defines": sorted(set(_DEF_PATTERN.findall(cell.source)))})
@@ -367,8 +411,8 @@ def extract(cells: list[Cell]) -> Extraction:
             node = body[stop]
             skipped = sorted({n for later in body[stop + 1:] for n in _bound_names(later)} & set(GRADED))
             what = ast.get_source_segment(code, node) or lines[node.lineno - 1]
-            note = (f"cell {cell.index} stops at line {node.lineno} (`{what.strip()[:80]}`), so, as in Jupyter, "
-                    "the rest of that cell never runs")
+            note = (f"{result.label(cell.index)} stops at line {node.lineno} (`{what.strip()[:80]}`), so, as in "
+                    "Jupyter, the rest of that cell never runs")
             if skipped:
                 note += f": the definition of {', '.join(skipped)} after it does not exist"
             result.notes.append(note)

@@ -338,7 +338,8 @@ def missing_feedback(extraction) -> str:
     parts = [f"neither {LOSS} nor {UPDATE} is defined by a code cell of the notebook that runs"]
     for error in extraction.syntax_errors:
         if error.get("defines"):
-            parts.append(f"cell {error['cell']} has a syntax error at line {error['line']} ({error['message']}), "
+            parts.append(f"{extraction.label(error['cell'])} has a syntax error at line {error['line']} "
+                         f"({error['message']}), "
                          f"so the definition of {', '.join(error['defines'])} in it never runs")
     parts += [n for n in extraction.notes if "definition of" in n]
     return "; ".join(parts) + "."

@@ -214,6 +214,8 @@ class StudentSession:
             return Call(False, failure="tampered", failure_detail=self.tampering_detail())
         response = scrub(response, self._hidden_prefixes())
         error = response.get("error")
+        if isinstance(error, dict) and isinstance(error.get("where"), dict):  # the cell as the student finds it
+            error["where"]["label"] = self.extraction.label(error["where"].get("cell"))
         if isinstance(error, dict) and error.get("type") == "Missing":
             error["hint"] = missing_hint(self.extraction, error.get("message", ""),
                                          (self.setup or {}).get("errors", []))
@@ -369,12 +371,13 @@ def missing_hint(extraction, message: str, setup_errors=()) -> str:
         if name in statement.names:
             error = item.get("error") or {}
             text = f"{error.get('type', 'an error')}: {error.get('message', '')}".rstrip(": ")
-            hints.append(f"its definition (cell {statement.cell}, line {statement.line}) raised {text[:300]} "
+            hints.append(f"its definition ({extraction.label(statement.cell)}, line {statement.line}) raised "
+                         f"{text[:300]} "
                          "when the notebook's definitions ran (a default argument, decorator or class body that "
                          "fails?)")
     for error in extraction.syntax_errors:
         if name in error.get("defines", []):
-            hints.append(f"cell {error['cell']} defines it but has a syntax error at line {error['line']} "
+            hints.append(f"{extraction.label(error['cell'])} has a syntax error at line {error['line']} "
                          f"({error['message']}), so nothing in that cell runs")
     hints += [n for n in extraction.notes if name and name in n]
     return "; ".join(hints)

@@ -23,7 +23,6 @@ import hashlib
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -132,7 +131,8 @@ def fetch(groups=("weights",), dest=None, mirror=None, timeout: float = 20.0, qu
         dest: destination folder (default :func:`default_dest`); created if missing.
         mirror: local folder to copy from instead of the network (default ``$CLASSVIZ_WEIGHTS_MIRROR``).
         timeout: seconds allowed per network connection/read; no download waits longer.
-        quiet: if True print nothing; otherwise one line per fetched file to stderr.
+        quiet: if True print nothing; otherwise, when something is fetched, one line on stdout (not stderr,
+            which Jupyter shows in red) saying what is fetched, from where, and that it was verified.
 
     Returns:
         The destination folder.
@@ -148,10 +148,13 @@ def fetch(groups=("weights",), dest=None, mirror=None, timeout: float = 20.0, qu
         if not mirror.is_dir():
             raise WeightsError(f"the weights mirror folder {mirror} does not exist ({MIRROR_ENV}={mirror}); "
                                f"point {MIRROR_ENV} at a folder with the upstream layout or unset it")
-    for rel, digest in read_manifest(groups).items():
+    todo = {rel: digest for rel, digest in read_manifest(groups).items()
+            if not ((dest / rel).is_file() and sha256_file(dest / rel) == digest)}
+    if todo and not quiet:
+        print(f"Fetching {len(todo)} SqueezeNet 1.1 files ({', '.join(groups)}) from "
+              f"{'the local copy' if mirror is not None else 'the network'}...", end="", flush=True)
+    for rel, digest in todo.items():
         target = dest / rel
-        if target.is_file() and sha256_file(target) == digest:
-            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
         os.close(fd)
@@ -168,8 +171,12 @@ def fetch(groups=("weights",), dest=None, mirror=None, timeout: float = 20.0, qu
                     f"(corrupted, truncated or a different file); it was not kept. Replace the source file "
                     f"or delete {target.parent} and fetch again")
             os.replace(tmp, target)
+        except BaseException:
+            if not quiet:
+                print(" failed.", flush=True)  # ends the line; the error says why
+            raise
         finally:
             tmp.unlink(missing_ok=True)
-        if not quiet:
-            print(f"fetched and verified {rel}", file=sys.stderr)
+    if todo and not quiet:
+        print(" done, each checked by SHA-256.", flush=True)
     return dest

@@ -294,8 +294,11 @@ VARIANTS = {
                       {"test_gradient_sign", "test_score_increase", "test_tf_function"}),
     "float_score": (LOSS.replace("scores[0, target_y]", "float(scores[0, target_y])"), STEP,
                     {"test_gradient_sign", "test_score_increase", "test_tf_function"}),
-    "no_watch": (LOSS.replace("        tape.watch(X)\n", ""), STEP,  # compiles (dX None stays None)
-                 {"test_gradient_sign", "test_l2_regularizer", "test_update_step", "test_score_increase"}),
+    "no_watch": (LOSS.replace("        tape.watch(X)\n", ""), STEP,  # compiles (dX None stays None); the step is
+                 {"test_gradient_sign", "test_l2_regularizer", "test_score_increase"}),  # right (issue 19)
+    "no_watch_numpy_step": (LOSS.replace("        tape.watch(X)\n", ""),
+                            STEP.replace("np.asarray(dX)", "dX.numpy()"),  # AttributeError on None: not shown
+                            {"test_gradient_sign", "test_l2_regularizer", "test_score_increase"}),
     "keras_training_flag": (LOSS.replace("model(X)", "model(X, training=False)"), STEP, set()),
 }
 
@@ -310,9 +313,10 @@ def run_cell(code: str, namespace: dict, name: str) -> None:
     exec(compile(code, filename, "exec"), namespace)
 
 
-def run_public_checks(model, loss_code, step_code) -> dict:
-    """Run the notebook's provided cells, the given answers and the visible part of each graded cell; return
-    ``{graded cell: its error message}`` for the cells that fail."""
+def run_public_checks(model, loss_code, step_code, out: io.StringIO | None = None, cells=()) -> dict:
+    """Run the notebook's provided cells, the given answers and the visible part of each graded cell, then the
+    cells ``cells`` (ids); return ``{graded cell: its error message}`` for the cells
+    that fail. What they print goes to ``out``."""
     import keras
     import tensorflow as tf
 
@@ -320,8 +324,9 @@ def run_public_checks(model, loss_code, step_code) -> dict:
     from classviz import visualize
 
     release, source = by_id(RELEASE_NB), by_id(SOURCE)
-    namespace = {"np": np, "tf": tf, "keras": keras, "classviz": classviz, "visualize": visualize, "model": model}
-    with contextlib.redirect_stdout(io.StringIO()):
+    namespace = {"np": np, "tf": tf, "keras": keras, "classviz": classviz, "visualize": visualize, "model": model,
+                 "GRADING": False}
+    with contextlib.redirect_stdout(out or io.StringIO()):
         run_cell(source_of(source["public_check_helpers"]), namespace, "public_check_helpers")
         run_cell(loss_code or source_of(release["loss_and_gradient"]), namespace, "loss_and_gradient")
         run_cell(step_code or source_of(release["update_step"]), namespace, "update_step")
@@ -331,6 +336,11 @@ def run_public_checks(model, loss_code, step_code) -> dict:
                 exec(HIDDEN.sub("", source_of(source[grade_id])), namespace)
             except Exception as exc:  # noqa: BLE001 (as in Jupyter: the cell fails, the notebook goes on)
                 failed[grade_id] = f"{type(exc).__name__}: {exc}"
+        for cell in cells:
+            try:
+                exec(source_of(source[cell]), namespace)
+            except Exception as exc:  # noqa: BLE001
+                failed[cell] = f"{type(exc).__name__}: {exc}"
     return failed
 
 
@@ -346,6 +356,26 @@ def test_every_variant_is_a_change_of_the_reference():
     for name, (loss_code, step_code, _) in VARIANTS.items():
         if name not in ("reference", "stub"):
             assert (loss_code, step_code) != (LOSS, STEP), name
+
+
+@pytest.mark.weights
+@pytest.mark.parametrize("variant", ["no_watch", "no_watch_numpy_step"])
+def test_a_missing_gradient_is_named_in_one_line_by_the_checks_and_the_demos(squeezenet, variant):
+    """dX None (issue 19): no check prints a bare OK or an AttributeError, and the demos say they cannot run
+    instead of drawing empty panels; each line names the gradient and where to look."""
+    loss_code, step_code, expected = VARIANTS[variant]
+    out = io.StringIO()
+    failed = run_public_checks(squeezenet, loss_code, step_code, out,
+                               cells=["create_class_visualization", "demo_tarantula", "demo_grid"])
+    where = 'dX is None: fix class_visualization_loss_and_gradient first (the cell "Check the gradient" above says why)'
+    assert failed["test_score_increase"] == f"AssertionError: the score cannot rise: {where}"
+    assert set(failed) == expected
+    lines = out.getvalue().splitlines()
+    assert f"raw score: OK (the loss), but {where}" in lines
+    assert f"update step: OK with a known gradient in place of yours, but {where}" in lines
+    assert f"tf.function: OK (compiled, same values as eagerly), but {where}" in lines
+    assert lines.count(f"The loop cannot run: {where}.") == 1 and f"Demo not run: {where}." in lines
+    assert not [line for line in lines if "AttributeError" in line or "NoneType" in line]
 
 
 PITFALL_MESSAGES = {

@@ -31,7 +31,7 @@ def test_release_of_names_what_it_cannot_read():
 
 
 def test_the_newest_tested_versions_are_the_pins_of_requirements():
-    pins = dict(re.findall(r"^([\w-]+)==(\S+)$", (REPO / "requirements.txt").read_text(encoding="utf-8"), re.M))
+    pins = dict(re.findall(r"^([\w-]+)==([^\s;]+)", (REPO / "requirements.txt").read_text(encoding="utf-8"), re.M))
     pinned = {"tensorflow": pins["tensorflow-cpu"], "keras": pins["keras"], "numpy": pins["numpy"]}
     assert {k: notebook_setup.release_of(v) for k, v in pinned.items()} == {
         k: newest for k, (_, newest) in notebook_setup.TESTED_VERSIONS.items()}

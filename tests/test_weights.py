@@ -128,3 +128,20 @@ def test_loader_rejects_missing_and_corrupted_real_files(weights_dir, tmp_path):
     (bad / "weights/squeezenet0_conv3_weight.npy").write_bytes(data)
     with pytest.raises(FileNotFoundError, match="squeezenet0_conv7_bias.npy is missing"):
         load_weight_arrays(bad)
+
+
+def test_the_first_fetch_prints_one_line_on_stdout_and_nothing_on_stderr(fake_upstream, tmp_path, capfd):
+    """Jupyter shows stderr in red: the first run's download is one line on stdout (issue 19), then silence."""
+    weights.fetch(weights.GROUPS, dest=tmp_path / "d", mirror=fake_upstream)
+    out, err = capfd.readouterr()
+    assert (out, err) == ("Fetching 3 SqueezeNet 1.1 files (weights, test_data_set) from the local copy... done, each "
+                          "checked by SHA-256.\n", "")
+    weights.fetch(weights.GROUPS, dest=tmp_path / "d", mirror=fake_upstream)
+    assert capfd.readouterr() == ("", "")
+
+
+def test_a_failed_fetch_ends_its_line(fake_upstream, tmp_path, capfd):
+    (fake_upstream / "weights/b.npy").write_bytes(b"tampered")
+    with pytest.raises(weights.WeightsError, match="SHA-256"):
+        weights.fetch(("weights",), dest=tmp_path / "d", mirror=fake_upstream)
+    assert capfd.readouterr() == ("Fetching 2 SqueezeNet 1.1 files (weights) from the local copy... failed.\n", "")

@@ -41,9 +41,13 @@ SOURCE_DIR = ROOT / "solutions"
 RELEASE_DIR = ROOT / "assignment"
 ASSIGNMENTS = ("class_visualization",)
 
-RELEASE_REQUIREMENTS = ("tensorflow-cpu", "keras", "numpy", "scipy", "matplotlib", "pillow", "tqdm", "notebook",
+RELEASE_REQUIREMENTS = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "matplotlib", "pillow", "tqdm", "notebook",
                         "ipykernel")
-"""Packages (pinned as in the root requirements.txt) a student needs to run the notebook locally."""
+"""Packages (pinned as in the root requirements.txt, with their environment markers: ``tensorflow-cpu`` on Linux
+x86_64, ``tensorflow`` elsewhere) a student needs to run the notebook locally."""
+
+PLATFORMS = "Linux (x86_64), macOS on Apple silicon (arm64) and Windows (x86_64)"
+"""Where the release's requirements.txt installs (``tools/check_requirements.py`` resolves it for each)."""
 
 PYTHON_VERSIONS = "3.11 or 3.12"
 """The Pythons TensorFlow 2.21 supports (setup.sh checks the same range)."""
@@ -134,6 +138,10 @@ The first run of the notebook downloads the pretrained weights (about 5 MB, each
 or a classmate), set the environment variable `CLASSVIZ_WEIGHTS_MIRROR` to its path, and start Jupyter again.
 
 ## Jupyter on your computer (Python {PYTHON_VERSIONS})
+
+`requirements.txt` installs on {PLATFORMS}, with Python {PYTHON_VERSIONS}. Elsewhere (an Intel
+Mac, Linux on ARM, another Python version) pip may find no TensorFlow to install: use Google Colab (below) or
+your course's JupyterHub instead.
 
 Make the Python environment *beside* this folder, never inside it: it takes about 2 GB, and this folder is what
 you upload and hand in. In a terminal, from the folder that *contains* `{name}/`:

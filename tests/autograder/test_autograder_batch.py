@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from autograder import results as R
-from autograder.batch import discover, grade_batch, summary_table
+from autograder.batch import discover, feedback_text, grade_batch, report, summary_table
 from autograder.results import GRADER_VERSION, gradescope
 from autograder.results import sha256 as _sha256
 from autograder.nbgrader_bridge import find_notebook
@@ -179,3 +179,26 @@ def test_feedback_file_and_csv_pointer(tmp_path):
         assert f"## {name}: 0 / {check.points} (not passed)\n\n*{check.title}.*\n\nfb" in text
     with open(tmp_path / "out" / "grades.csv") as f:
         assert next(csv.DictReader(f))["feedback"] == "feedback/bad1.md"
+
+
+def unreadable_record(submission, reason):
+    return {"submission": submission, "status": "unreadable", "reason": reason, "score": 0, "max_score": 15,
+            "checks": R.all_failed(f"the notebook could not be read: {reason}")}
+
+
+def test_every_unreadable_notebook_is_among_those_that_need_a_look(capsys):
+    """Issue 19: the batch's last lines name every unreadable notebook, as they name missing ones."""
+    records = [unreadable_record("empty", "the file is empty"), unreadable_record("cut", "invalid JSON"),
+               {"submission": "ok", "status": "graded", "score": 15, "max_score": 15, "checks": []}]
+    assert report(records, []) == 0
+    assert capsys.readouterr().err == ("[autograder] 2 unreadable notebook(s) (recorded with 0 points; see their "
+                                       "reason, ask the student for the file again): empty, cut\n")
+
+
+def test_an_unreadable_notebooks_feedback_says_its_reason_once():
+    text = feedback_text(unreadable_record("empty", "the file is empty"))
+    assert text.count("the file is empty") == 1
+    assert text == ("# Class visualization: feedback for empty\n\n**Score: 0 / 15** (unreadable)\n\n"
+                    "the notebook could not be read: the file is empty\n\nEvery check: 0 points (loss_value 0 / 2, "
+                    "gradient_sign 0 / 3, l2_regularizer 0 / 2, raw_score 0 / 1, update_step 0 / 3, score_increase "
+                    "0 / 3, tf_function 0 / 1).\n")

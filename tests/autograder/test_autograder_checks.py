@@ -306,6 +306,17 @@ def test_l2_regularizer_sign_and_size(suite, c, passed, words):
     assert res.details["c"] == pytest.approx(c, rel=1e-5)
 
 
+def test_l2_regularizer_passes_when_only_the_score_part_of_the_gradient_is_lost(suite):
+    """model.predict loses the score's gradient, so dX is all zeros at l2_reg=0, but -0.2 X at l2_reg=0.1: the
+    L2 term is right, and only gradient_sign names the mistake (issue 19)."""
+    X = suite.l2_case.X.astype(np.float64)
+    calls = {suite.l2_case.name: ok_loss(1.0, np.zeros_like(X)), suite.l2_case_reg.name: ok_loss(0.9, -0.2 * X)}
+    assert run("l2_regularizer", FakeStudent(loss=lambda case: calls[case.name]), suite).passed
+    calls[suite.l2_case_reg.name] = ok_loss(0.9, np.zeros_like(X))
+    res = run("l2_regularizer", FakeStudent(loss=lambda case: calls[case.name]), suite)
+    assert not res.passed and "dX is all zeros" in res.feedback
+
+
 def test_l2_in_the_loss_but_not_in_the_gradient(suite):
     R2 = float(np.sum(suite.l2_case.X.astype(np.float64) ** 2))
     res = run("l2_regularizer", l2_student(suite, 0.0, l1=1.0 - L2_CHANGE * R2), suite)
@@ -339,9 +350,14 @@ def test_raw_score_names_the_mistake(suite, loss_of, words):
     assert not res.passed and words in res.feedback
 
 
-def test_raw_score_needs_the_matching_gradient(suite):
-    res = run("raw_score", losses(lambda c: c.score, lambda c: 1.01 * c.grad), suite)
-    assert not res.passed and "not its gradient" in res.feedback
+def test_raw_score_judges_the_loss_not_the_gradient(suite):
+    """One mistake, one penalty (issue 19): a wrong or missing dX with the raw score as loss costs gradient_sign,
+    not this check."""
+    assert run("raw_score", losses(lambda c: c.score, lambda c: 1.01 * c.grad), suite).passed
+    no_dX = Call(True, {"ok": True, "loss": {"type": "tf.Tensor", "dtype": "float32", "shape": []},
+                        "dX": {"type": "NoneType"}}, {"loss": np.array(0.0)})
+    student = FakeStudent(loss=lambda c: Call(True, no_dX.header, {"loss": np.array(c.score)}))
+    assert run("raw_score", student, suite).passed
     scores = Call(True, {"ok": True, "loss": {"type": "tf.Tensor", "shape": [1, 1000]}, "dX": {}},
                   {"loss": np.zeros((1, 1000))})
     assert "holds all class scores" in run("raw_score", same(scores), suite).feedback
@@ -400,13 +416,27 @@ def test_update_step_with_a_gradient_of_its_own(suite):
     assert res.passed and res.details["injected_gradient_used"] is False
 
 
-def test_update_step_says_why_its_own_gradient_is_unusable(suite):
+@pytest.mark.parametrize("own_loss", [
+    Call(True, {"ok": True, "loss": {"type": "tf.Tensor"}, "dX": {"type": "NoneType"}}, {"loss": np.array(1.0)}),
+    Call(False, {"ok": False, "error": {"type": "AttributeError", "message": "no attribute 'gradients'"}}),
+])
+def test_a_right_step_keeps_its_points_when_the_loss_function_gives_no_gradient(suite, own_loss):
+    """One mistake, one penalty (issue 19): a forgotten tape.watch (dX None) or a loss function that raises made
+    the student's own step fail (None.numpy()) before the substituted gradient was tried; now it decides."""
     student = update_student(suite, lambda X, lr, G: X + lr * G)
-    student._loss = lambda c: Call(True, {"ok": True, "loss": {"type": "tf.Tensor"}, "dX": {"type": "NoneType"}},
-                                   {"loss": np.array(1.0)})
-    res = run("update_step", student, suite)
-    assert not res.passed and res.feedback.startswith("the step could not be checked with your own gradient: dX "
-                                                      "is None")
+    student._loss = lambda c: own_loss
+    failed_step = Call(False, {"ok": False, "error": {"type": "AttributeError",
+                                                      "message": "'NoneType' object has no attribute 'numpy'"}})
+    student._update = (failed_step, student._update[1])
+    assert run("update_step", student, suite).passed
+    descent = update_student(suite, lambda X, lr, G: X - lr * G)
+    descent._loss, descent._update = (lambda c: own_loss), (failed_step, descent._update[1])
+    res = run("update_step", descent, suite)
+    assert not res.passed and "against the gradient" in res.feedback
+    inline = update_student(suite, lambda X, lr, G: X + lr * G, calls_injected=False)
+    inline._loss = lambda c: own_loss
+    res = run("update_step", inline, suite)
+    assert not res.passed and "gives no usable gradient here" in res.feedback and "cannot be checked" in res.feedback
 
 
 # ---- score_increase --------------------------------------------------------------------------------------------
@@ -427,7 +457,8 @@ def test_score_increase_thresholds(suite):
     good_plain = plain([5, 10, 20, 30, 40.0])
 
     def rise(plain_call, loop):
-        return run("score_increase", FakeStudent(plain=plain_call, loop=loop), suite)
+        return run("score_increase", FakeStudent(loss=lambda c: ok_loss(c.loss_full, c.grad_full), plain=plain_call,
+                                                 loop=loop), suite)
 
     assert rise(good_plain, loop_scores(0.6 + 35.01)).passed
     res = rise(good_plain, loop_scores(0.6 + 34.9))
@@ -442,6 +473,22 @@ def test_score_increase_thresholds(suite):
     assert "boom at iteration 3" in res.feedback
     res = rise(Call(True, {"ok": True}, {"X1": np.zeros((2, 2))}), loop_scores(80.0))
     assert not res.passed and "instead of X's shape (1, 6, 6, 3) (at plain step 1 of 5)" in res.feedback
+
+
+@pytest.mark.parametrize("own_loss, words", [
+    (Call(True, {"ok": True, "loss": {"type": "tf.Tensor"}, "dX": {"type": "NoneType"}}, {"loss": np.array(1.0)}),
+     "no usable gradient (dX is None"),
+    (Call(False, {"ok": False, "error": {"type": "AttributeError", "message": "no attribute 'gradients'"}}),
+     f"no usable gradient ({LOSS} raised AttributeError: no attribute 'gradients'"),
+])
+def test_score_increase_names_a_missing_gradient_not_the_steps_error(suite, own_loss, words):
+    """Issue 19: with dX None the student's step fails on None.numpy(); the feedback names the gradient."""
+    failed = Call(False, {"ok": False, "step": 0, "error": {
+        "type": "AttributeError", "message": "'NoneType' object has no attribute 'numpy'"}})
+    for plain_call in (failed, plain([0, 0, 0, 0, 0.0])):
+        res = run("score_increase", FakeStudent(loss=lambda c: own_loss, plain=plain_call), suite)
+        assert not res.passed and res.feedback.startswith("the score cannot rise: ") and words in res.feedback
+        assert "NoneType" not in res.feedback
 
 
 # ---- tf_function -----------------------------------------------------------------------------------------------
@@ -530,7 +577,7 @@ def test_update_step_with_a_zero_gradient_is_judged_by_the_substituted_one(suite
 
     assert run("update_step", student(lambda X, lr, G: X + lr * G, True), suite).passed
     res = run("update_step", student(lambda X, lr, G: X.copy(), False), suite)
-    assert not res.passed and "zero gradient" in res.feedback and "does not call it" in res.feedback
+    assert not res.passed and "dX is all zeros" in res.feedback and "does not call it" in res.feedback
     res = run("update_step", student(lambda X, lr, G: X - lr * G, True), suite)
     assert not res.passed and "against the gradient" in res.feedback
 

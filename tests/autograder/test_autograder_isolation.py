@@ -598,7 +598,7 @@ def test_the_student_user_computes_on_its_copy_of_the_weights(hostile_user_proce
 @pytest.mark.weights
 @pytest.mark.parametrize("name", list(NOT_CONTAINED))
 def test_what_the_user_mode_does_not_contain(hostile_user_process, name):
-    """The README's list of what this mode leaves visible: these succeed (the namespaces hide them)."""
+    """The list in docs/isolation.md of what this mode leaves visible: these succeed (the namespaces hide them)."""
     assert hostile_user_process["answers"][name]["ok"], hostile_user_process["answers"][name]
 
 

@@ -129,8 +129,28 @@ def test_definitions_in_markdown_or_raw_cells_are_noted_not_run(tmp_path):
     path = notebook(tmp_path, [("markdown", LOSS_DEF), ("raw", UPDATE_DEF)])
     extraction, sources = selected(path)
     assert sources == [] and extraction.definitions == {}
-    assert any(f"markdown cell that contains a definition of {LOSS}" in n for n in extraction.notes)
-    assert any(f"raw cell that contains a definition of {UPDATE}" in n for n in extraction.notes)
+    assert f"a definition of {LOSS} is in the markdown cell; only code cells run (turn it back into a code cell)" \
+        in extraction.notes
+    assert any(f"a definition of {UPDATE} is in the raw cell" in n for n in extraction.notes)
+
+
+def test_cells_are_named_as_a_student_finds_them_not_by_their_index():
+    """"cell 13" counts markdown cells, which Jupyter never numbers (issue 19): name a cell by the function it
+    defines, else by the heading above it, else by its number among code cells."""
+    from autograder.notebook import Cell, cell_labels
+
+    cells = [Cell(0, "code", "import numpy as np"), Cell(1, "markdown", "# Intro\ntext"),
+             Cell(2, "code", "x = 1"), Cell(3, "markdown", "## The step ##"), Cell(4, "code", LOSS_DEF),
+             Cell(5, "code", "print(x)"), Cell(6, "code", "y = (1"), Cell(7, "code", "def helper(X):\n    return X"),
+             Cell(8, "code", LOSS_DEF), Cell(9, "raw", UPDATE_DEF)]
+    assert cell_labels(cells) == {
+        0: "code cell 1", 1: "the markdown cell", 2: 'the code cell under the heading "Intro"',
+        3: 'the markdown cell under the heading "Intro"', 4: f"the cell defining {LOSS}",
+        5: 'the 2nd code cell under the heading "The step"', 6: 'the 3rd code cell under the heading "The step"',
+        7: "the cell defining helper", 8: f"the 2nd cell defining {LOSS}",
+        9: 'the raw cell under the heading "The step"'}
+    error = extract(cells).syntax_errors[0]
+    assert (error["cell"], error["label"], error["line"]) == (6, 'the 3rd code cell under the heading "The step"', 1)
 
 
 def test_nbformat3_and_string_sources_and_no_metadata(tmp_path):

@@ -1,7 +1,9 @@
 # What: a syntax error in the loss cell only; the update step is right but has no loss function to call
-# Expected: loss_value=0 gradient_sign=0 l2_regularizer=0 raw_score=0 update_step=0 score_increase=0 tf_function=0
+# What: One mistake, one penalty: the update step, right, is judged by the substituted gradient (it lost its 3 points
+# What: to the missing loss function before)
+# Expected: loss_value=0 gradient_sign=0 l2_regularizer=0 raw_score=0 update_step=3 score_increase=0 tf_function=0
 # Feedback: loss_value ~ has a syntax error at line 5
-# Feedback: update_step ~ NameError
+# Feedback: score_increase ~ not defined
 # %%
 def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):
     X = tf.convert_to_tensor(X, dtype=tf.float32)

@@ -1,5 +1,7 @@
 # What: the loss function's cell was turned into a markdown cell
-# Expected: loss_value=0 gradient_sign=0 l2_regularizer=0 raw_score=0 update_step=0 score_increase=0 tf_function=0
+# What: One mistake, one penalty: the update step, right, is judged by the substituted gradient (issue 19; it lost
+# What: its 3 points to the missing loss function before)
+# Expected: loss_value=0 gradient_sign=0 l2_regularizer=0 raw_score=0 update_step=3 score_increase=0 tf_function=0
 # Status: graded
 # Feedback: loss_value ~ markdown cell
 # %% [markdown]

@@ -1,6 +1,8 @@
 # What: sys.exit() at the top of the loss function's cell: as in Jupyter, the rest of that cell (the definition) never
-# What: runs, so the loss function does not exist and the update step that calls it fails
-# Expected: loss_value=0 gradient_sign=0 l2_regularizer=0 raw_score=0 update_step=0 score_increase=0 tf_function=0
+# What: runs, so the loss function does not exist
+# What: One mistake, one penalty: the update step, right, is judged by the substituted gradient (issue 19; it lost
+# What: its 3 points to the missing loss function before)
+# Expected: loss_value=0 gradient_sign=0 l2_regularizer=0 raw_score=0 update_step=3 score_increase=0 tf_function=0
 # Status: graded
 # Feedback: loss_value ~ stops at line 2
 # Feedback: loss_value ~ not defined
