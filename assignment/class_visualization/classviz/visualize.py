@@ -48,9 +48,10 @@ class VisualizationResult:
     """What :func:`create_class_visualization` returns.
 
     Attributes:
-        images: float32 (N, 224, 224, 3) preprocessed images (deprocess with ``classviz.deprocess_image``).
+        images: float32 (N, 224, 224, 3) preprocessed images (deprocess with ``classviz.deprocess_image``): the
+            run's last images, or with ``keep="leading"`` the images kept (see :func:`create_class_visualization`).
         target_y: int list of the N target classes.
-        scores: float32 (N, 1000) raw class scores of the final images.
+        scores: float32 (N, 1000) raw class scores of ``images``.
         history: per iteration, the raw target scores (N,) measured during the step, when the loop
             reports them (an :class:`AscentLoop` may; the step loop does not).
         seconds: per iteration, wall-clock seconds (float) from the start of the loop to the end of that
@@ -157,8 +158,12 @@ class StepLoop(AscentLoop):
         return X, []
 
 
+KEEP = ("last", "leading")
+"""Which image a run returns: its last (the seed's behaviour), or the last one with the target on top."""
+
+
 def create_class_visualization(target_y, model, *, step, seed=0, callback=None, X0=None, progress=False,
-                               **kwargs):
+                               keep="last", **kwargs):
     """Generate images that maximize the raw score of the target class(es) under ``model``.
 
     Args:
@@ -175,6 +180,11 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
             X a float32 (N, 224, 224, 3) NumPy array.
         X0: optional float32 (N, 224, 224, 3) preprocessed starting images instead of random noise.
         progress: show a tqdm progress bar over the iterations (on stderr).
+        keep: ``"last"`` (default, the seed's behaviour): return each run's last image. ``"leading"``: where the
+            target is not the last image's top-1 class, return instead the image of the last top-1 check at which
+            the target led, if it ranks the target higher once re-scored without jitter (the checks then run to
+            the end; ``diagnostics[i].kept`` says which iteration was kept). The iterations, the random numbers and
+            the calls of the step are the same either way.
         **kwargs: ``l2_reg`` (>= 0), ``learning_rate`` (> 0), ``num_iterations`` (>= 0, int),
             ``blur_every`` (>= 1, int, iterations), ``max_jitter`` (>= 0, int, pixels), ``show_every`` (>= 1).
             Defaults: :data:`DEFAULTS`.
@@ -190,6 +200,8 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
             wrong type or range (the message quotes the value received).
     """
     settings = Settings.from_kwargs(kwargs)
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {KEEP}, but got {keep!r}")
     loop = step if isinstance(step, AscentLoop) else StepLoop(step)
     targets = [class_index(t) for t in (target_y if isinstance(target_y, (list, tuple)) else [target_y])]
     if not targets:
@@ -208,11 +220,16 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
         from tqdm.auto import tqdm
         iterations = tqdm(iterations, desc="gradient ascent", unit="it")
     seconds = []
-    monitor = Monitor(targets, loop.check_every)
+    monitor = Monitor(targets, loop.check_every, keep_leading=keep == "leading")
     X, history = loop.run(model, X, targets, rng, iterations, settings, callback, seconds, monitor)
     scores = np.asarray(model(tf.constant(X)), dtype=np.float32)
-    return VisualizationResult(images=X, target_y=targets, scores=scores, history=history, seconds=seconds,
-                               diagnostics=monitor.diagnose(X, scores))
+    if keep == "last":
+        return VisualizationResult(images=X, target_y=targets, scores=scores, history=history, seconds=seconds,
+                                   diagnostics=monitor.diagnose(X, scores))
+    images, kept_scores, kept = monitor.keep_leading_images(
+        X, scores, lambda images: np.asarray(model(tf.constant(images)), dtype=np.float32))
+    return VisualizationResult(images=images, target_y=targets, scores=kept_scores, history=history,
+                               seconds=seconds, diagnostics=monitor.diagnose(images, kept_scores, kept, scores))
 
 
 
