@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import classviz
-from classviz.diagnostics import (GREY_SPREAD, MIN_RISE, SATURATED_SHARE, ImageDiagnosis, Monitor, image_statistics,
-                                  warnings_for)
+from classviz.diagnostics import (GREY_SPREAD, MIN_RISE, SATURATED_SHARE, ImageDiagnosis, Monitor, _rank,
+                                  image_statistics, warnings_for)
 from classviz.visualize import Settings, StepLoop, create_class_visualization, initial_image
 from classviz_reference import CompiledLoop, reference_loss_and_gradient
 from classviz_reference import create_class_visualization as reference_run
@@ -145,6 +145,35 @@ def test_the_compiled_loop_keeps_the_leading_image_by_default():
     assert last.diagnostics[0].rank == 2 and last.diagnostics[0].kept is None
     with pytest.raises(ValueError, match=r"keep must be one of \('last', 'leading'\), but got 'best'"):
         reference_run(7, MeanStandIn(), X0=ZEROS, num_iterations=2, keep="best")
+
+
+def _scores_ranking_7(rank):
+    """(1000,) raw scores in which class 7 has the given rank (classes 0, 1, ... ahead of it)."""
+    scores = np.zeros(1000, np.float32)
+    scores[7] = 1.0
+    scores[:rank - 1] = 2.0
+    return scores
+
+
+def test_the_image_kept_is_the_last_leader_the_network_still_ranks_first_without_jitter():
+    monitor = Monitor([7], check_every=5, keep_leading=True)
+    monitor.iterations = 20
+    for t in (0, 5, 10, 15):  # the image after t iterations is the constant t; class 7 led at 5 and 10 (jittered)
+        monitor.observe_scores(t, _scores_ranking_7(1 if t in (5, 10) else 2)[None], np.full((1, 2, 2, 3), t))
+    assert [t for t, _ in monitor.led[0]] == [5, 10]
+    unjittered = {5: 1, 10: 2}  # without jitter, the image of t = 10 is only second
+
+    def rescore(X):
+        return np.stack([_scores_ranking_7(unjittered[int(x[0, 0, 0])]) for x in X])
+
+    last = np.full((1, 2, 2, 3), 20.0, np.float32)
+    images, scores, kept = monitor.keep_leading_images(last, _scores_ranking_7(3)[None], rescore)
+    assert kept == [5] and images[0, 0, 0, 0] == 5 and _rank(scores[0], 7) == 1
+    unjittered = {5: 4, 10: 3}  # no leader ranks the target higher than the last image (3): the last is kept
+    images, scores, kept = monitor.keep_leading_images(last, _scores_ranking_7(3)[None], rescore)
+    assert kept == [None] and images[0, 0, 0, 0] == 20
+    unjittered = {5: 4, 10: 2}  # none first: the highest-ranked
+    assert monitor.keep_leading_images(last, _scores_ranking_7(3)[None], rescore)[2] == [10]
 
 
 def test_not_top1_gives_the_rank_and_the_top1_class():
