@@ -115,7 +115,7 @@ def save_grid(path: Path, rows) -> None:
 
     count = len(rows)
     lines = -(-count // GRID_COLUMNS)
-    fig, axes = plt.subplots(lines, GRID_COLUMNS, figsize=(1.7 * GRID_COLUMNS, 2.05 * lines), squeeze=False)
+    fig, axes = plt.subplots(lines, GRID_COLUMNS, figsize=(1.7 * GRID_COLUMNS, 2.2 * lines), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, row in zip(axes.flat, rows):
@@ -123,7 +123,7 @@ def save_grid(path: Path, rows) -> None:
         ax.imshow(deprocess_image(row["image"]))
         ax.set_title(f"{d.target_y} {class_name(d.target_y)[:18]}\n{d.title()}", fontsize=6.5, linespacing=1.1,
                      color="black" if d.rank == 1 else "firebrick")
-    fig.tight_layout(pad=0.3, h_pad=0.4, w_pad=0.2)
+    fig.tight_layout(pad=0.5, h_pad=0.4, w_pad=0.2)
     fig.savefig(path, dpi=80, pil_kwargs={"quality": 80, "optimize": True})
     plt.close(fig)
 
