@@ -181,10 +181,12 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
         X0: optional float32 (N, 224, 224, 3) preprocessed starting images instead of random noise.
         progress: show a tqdm progress bar over the iterations (on stderr).
         keep: ``"last"`` (default, the seed's behaviour): return each run's last image. ``"leading"``: where the
-            target is not the last image's top-1 class, return instead the image of the last top-1 check at which
-            the target led, if it ranks the target higher once re-scored without jitter (the checks then run to
-            the end; ``diagnostics[i].kept`` says which iteration was kept). The iterations, the random numbers and
-            the calls of the step are the same either way.
+            target is not the last image's top-1 class, return instead an image of a top-1 check at which the
+            target led, re-scored without jitter: the last one the network still ranks first, else the one that
+            ranks the target highest, if higher than the last image does (the checks then run to the end;
+            ``diagnostics[i].kept`` says which iteration was kept; see
+            :meth:`classviz.diagnostics.Monitor.keep_leading_images`). The iterations, the random numbers and the
+            calls of the step are the same either way.
         **kwargs: ``l2_reg`` (>= 0), ``learning_rate`` (> 0), ``num_iterations`` (>= 0, int),
             ``blur_every`` (>= 1, int, iterations), ``max_jitter`` (>= 0, int, pixels), ``show_every`` (>= 1).
             Defaults: :data:`DEFAULTS`.
@@ -230,7 +232,6 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
         X, scores, lambda images: np.asarray(model(tf.constant(images)), dtype=np.float32))
     return VisualizationResult(images=images, target_y=targets, scores=kept_scores, history=history,
                                seconds=seconds, diagnostics=monitor.diagnose(images, kept_scores, kept, scores))
-
 
 
 def assignment_step(update_step, loss_and_gradient, model):
