@@ -71,9 +71,9 @@ def main(argv=None) -> int:
         def wants_scores(self, t):
             return self._timed(Monitor.wants_scores, t)
 
-        def observe_scores(self, t, scores):
+        def observe_scores(self, t, scores, X=None):
             self.checks += 1
-            return self._timed(Monitor.observe_scores, t, scores)
+            return self._timed(Monitor.observe_scores, t, scores, X)
 
         def observe_step_result(self, t, finite):
             return self._timed(Monitor.observe_step_result, t, finite)

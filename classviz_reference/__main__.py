@@ -2,8 +2,10 @@
 
 Images made with the compiled reference loop (:class:`classviz_reference.CompiledLoop`): one PNG per class, and a
 grid for several whose panel titles give each outcome. For each class it prints the diagnostics' line
-(:mod:`classviz.diagnostics`): ``top-1 at iteration N`` or ``not top-1 (rank R; top-1 is NAME)``, the raw target
-score from start to end and any warning (grey, saturated, NaN or inf, score not rising), then the top-5 classes.
+(:mod:`classviz.diagnostics`): ``top-1 by iteration N (checks every 5)`` or ``not top-1 (rank R; top-1 is NAME)``,
+``kept iteration N of M`` when the image saved is not the last (``--keep leading``, the default: the image of the last
+check where the target led, when the last image lost the lead), the raw target score from start to end and any
+warning (grey, saturated, NaN or inf, score not rising), then the top-5 classes.
 ``python -m classviz_reference --help`` lists the options.
 """
 
@@ -57,7 +59,7 @@ def cmd_visualize(args) -> int:
     result = create_class_visualization(
         targets, model, seed=args.seed, progress=not args.quiet, num_iterations=args.iterations,
         l2_reg=args.l2_reg, learning_rate=args.learning_rate, blur_every=args.blur_every,
-        max_jitter=args.max_jitter)
+        max_jitter=args.max_jitter, keep=args.keep)
     images = deprocess_image(result.images)
     out = Path(args.out) if args.out else Path(f"{_slug(class_name(targets[0]))}.png")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +96,7 @@ def _class_paths(out: Path, targets) -> list[Path]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from classviz.visualize import DEFAULTS
+    from classviz.visualize import DEFAULTS, KEEP
 
     parser = argparse.ArgumentParser(prog="python -m classviz_reference",
                                      description="Class visualizations made with the compiled reference loop "
@@ -114,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"])
     vis.add_argument("--blur-every", type=int, default=DEFAULTS["blur_every"])
     vis.add_argument("--max-jitter", type=int, default=DEFAULTS["max_jitter"])
+    vis.add_argument("--keep", choices=KEEP[::-1], default="leading",
+                     help="which image to save: 'leading' (default), the image of the last top-1 check where the "
+                          "target led when the last image lost the lead; 'last', the last image (the seed's loop)")
     vis.add_argument("--weights", help="folder with weights/*.npy (default: fetched into datasets/)")
     vis.add_argument("--quiet", action="store_true", help="no progress bar")
     vis.set_defaults(func=cmd_visualize)

@@ -205,8 +205,8 @@ class CompiledLoop(AscentLoop):
     :func:`classviz.random_jitter_offsets` call per iteration, in order); jitter, step, un-jitter, clip and the
     blur of blur iterations run in one graph call per iteration, X stays a tensor and is copied to the host only
     for ``callback`` and at the end. ``history`` holds the raw target scores of each iteration's jittered input.
-    The diagnostics' top-1 check runs every :attr:`check_every` = 5 iterations until every image has been top-1
-    (the rest of the classifier on features already computed: about 1 ms per check against a 16 ms iteration, at
+    The diagnostics' top-1 check runs every :attr:`check_every` = 5 iterations until every image has been top-1, or
+    to the end when the run keeps its leading images (the rest of the classifier on features already computed: about 1 ms per check against a 16 ms iteration, at
     most 1.5% of a run; see BENCHMARKS.md).
 
     Args:
@@ -242,13 +242,14 @@ class CompiledLoop(AscentLoop):
         for t in iterations:
             dy, dx = random_jitter_offsets(rng, settings.max_jitter)
             wanted = monitor is not None and monitor.wants_scores(t)
+            X_before = Xt
             Xt, target_scores, all_scores, finite = compiled(Xt, y, shift(dy), shift(dx), l2, lr,
                                                              flags[t % settings.blur_every == 0], flags[wanted])
             scores.append(target_scores)
             if monitor is not None:
                 monitor.observe_step_result(t, finite.numpy())
                 if wanted:
-                    monitor.observe_scores(t, all_scores.numpy())
+                    monitor.observe_scores(t, all_scores.numpy(), X_before)
             seconds.append(time.perf_counter() - start)  # eager calls on the CPU return when the graph has run
             if monitor is not None and monitor.must_stop(Xt):
                 break

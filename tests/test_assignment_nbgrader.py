@@ -123,8 +123,8 @@ def test_source_notebook_runs_headless_and_makes_a_tarantula(tmp_path, squeezene
     cells = {c["id"]: c for c in nb.cells}
     assert stderr_cells(nb) == []
     printed = "".join(o.get("text", "") for o in cells["demo_tarantula"]["outputs"] if o["output_type"] == "stream")
-    assert printed.startswith("76 tarantula: top-1 at iteration "), printed  # the diagnostic line (issue 12)
-    assert "\ntop-5 classes of the final image: tarantula (" in printed, printed
+    assert printed.startswith("76 tarantula: top-1 by iteration "), printed  # the diagnostic line (issue 12)
+    assert "\ntop-5 classes of the image kept: tarantula (" in printed, printed
     figures = [o for o in cells["demo_tarantula"]["outputs"] if "image/png" in o.get("data", {})]
     assert len(figures) == 5  # iterations 1, 25, 50, 75, 100: the seed's display rule
     assert base64.b64decode(figures[-1]["data"]["image/png"]).startswith(b"\x89PNG")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import classviz
-from classviz.diagnostics import (GREY_SPREAD, MIN_RISE, SATURATED_SHARE, ImageDiagnosis, Monitor, image_statistics,
-                                  warnings_for)
+from classviz.diagnostics import (GREY_SPREAD, MIN_RISE, SATURATED_SHARE, ImageDiagnosis, Monitor, _rank,
+                                  image_statistics, warnings_for)
 from classviz.visualize import Settings, StepLoop, create_class_visualization, initial_image
 from classviz_reference import CompiledLoop, reference_loss_and_gradient
 from classviz_reference import create_class_visualization as reference_run
@@ -60,7 +60,7 @@ def test_step_loop_finds_the_top1_iteration_at_its_checks():
     d = result.diagnostics[0]
     assert (d.first_top1, d.rank, d.top1, d.iterations) == (20, 1, 7, 25)
     assert d.start_score == pytest.approx(0.0, abs=1e-6) and d.final_score == pytest.approx(1.25, rel=1e-5)
-    assert d.line().startswith("7 cock: top-1 at iteration 20, raw score 0.0 -> 1.2")
+    assert d.line().startswith("7 cock: top-1 by iteration 20 (checks every 20), raw score 0.0 -> 1.2")
 
 
 def test_compiled_loop_finds_the_top1_iteration_at_its_checks():
@@ -70,6 +70,110 @@ def test_compiled_loop_finds_the_top1_iteration_at_its_checks():
     d = result.diagnostics[0]
     assert (d.first_top1, d.rank, d.top1) == (15, 1, 7)
     assert d.final_score == pytest.approx(1.25, rel=1e-4)
+
+
+def test_both_loops_say_the_period_of_their_checks():
+    """Issue 19 item 8: the notebook's loop checks every 20 iterations, the command line's every 5, so the same run
+    is first seen top-1 at different checks; each line says its period, and both are true of the run."""
+    # the same trajectory in both loops: m = 0.05 t, so the target is top-1 from t = 11 on
+    step_loop = create_class_visualization(7, MeanStandIn(), step=add_learning_rate, X0=ZEROS, num_iterations=25,
+                                           learning_rate=0.05).diagnostics[0]
+    compiled = reference_run(7, MeanStandIn(), X0=ZEROS, num_iterations=25, l2_reg=0.0,
+                             learning_rate=0.05 * PIXELS).diagnostics[0]
+    assert step_loop.outcome == "top-1 by iteration 20 (checks every 20)"
+    assert compiled.outcome == "top-1 by iteration 15 (checks every 5)"
+    for d in (step_loop, compiled):
+        assert d.first_top1 - d.check_every < 11 <= d.first_top1  # it became top-1 between two checks
+
+
+class UpThenDown:
+    """A step that raises every pixel by learning_rate for its first ``up`` calls, then lowers it by as much."""
+
+    def __init__(self, up):
+        self.up, self.calls = up, 0
+
+    def __call__(self, model, X, target_y, l2_reg, learning_rate):
+        self.calls += 1
+        return X + np.float32(learning_rate if self.calls <= self.up else -learning_rate)
+
+
+def test_keep_leading_returns_the_image_of_the_last_check_where_the_target_led():
+    # m rises by 0.05 for 25 iterations, then falls: top-1 (m > 0.52) at the check of t = 20 (m = 1.0), not at the
+    # end (m = 0.5 after 40 iterations, ostrich ahead)
+    last_images = []
+    kept = create_class_visualization(7, MeanStandIn(), step=UpThenDown(25), X0=ZEROS, num_iterations=40,
+                                      learning_rate=0.05, keep="leading",
+                                      callback=lambda t, X: last_images.append(X.copy()))
+    last = create_class_visualization(7, MeanStandIn(), step=UpThenDown(25), X0=ZEROS, num_iterations=40,
+                                      learning_rate=0.05)
+    np.testing.assert_allclose(kept.images, 1.0, atol=1e-5)  # the image after 20 iterations
+    np.testing.assert_array_equal(last_images[-1], last.images)  # the run itself did not change
+    np.testing.assert_allclose(last.images, 0.5, atol=1e-5)
+    d = kept.diagnostics[0]
+    assert (d.kept, d.rank, d.top1, d.last_top1, d.first_top1) == (20, 1, 7, 9, 20)
+    assert d.final_score == pytest.approx(1.0, abs=1e-5) and kept.scores[0, 7] == pytest.approx(1.0, abs=1e-5)
+    assert d.line() == ("7 cock: top-1 by iteration 20 (checks every 20), kept iteration 20 of 40 (the last image's "
+                        "top-1 is ostrich), raw score 0.0 -> 1.0; warning: grey image: the pixel spread is 9 on the "
+                        "0-255 scale (the starting noise has 74): the steps are too small (is the learning rate too "
+                        "small?) or the L2 term too strong")
+    assert d.title().startswith("top-1 by iteration 20\nkept iteration 20")
+    assert last.diagnostics[0].outcome == "not top-1 (rank 2; top-1 is ostrich), though it led at iteration 20"
+
+
+def test_keep_leading_keeps_the_last_image_when_it_leads_or_never_led():
+    for up, iterations, rank in ((40, 40, 1), (5, 40, 2)):  # top-1 at the end; never above m = 0.25
+        result = create_class_visualization(7, MeanStandIn(), step=UpThenDown(up), X0=ZEROS, learning_rate=0.05,
+                                            num_iterations=iterations, keep="leading")
+        last = create_class_visualization(7, MeanStandIn(), step=UpThenDown(up), X0=ZEROS, learning_rate=0.05,
+                                          num_iterations=iterations)
+        np.testing.assert_array_equal(result.images, last.images)
+        assert result.diagnostics[0].kept is None and result.diagnostics[0].rank == rank
+        assert "kept" not in result.diagnostics[0].line()
+
+
+def test_the_compiled_loop_keeps_the_leading_image_by_default():
+    # ascent on s_7 = m with 2 * learning_rate * l2_reg = 0.2, so that m_t = 0.25 + 1.75 * 0.8^t from m_0 = 2: top-1
+    # (m > RIVAL) at the checks of t = 0 and 5 (m = 0.823), no longer at t = 10 (m = 0.438) nor at the end
+    lr, l2 = 0.05 * PIXELS, 0.1 / (0.05 * PIXELS)
+    kwargs = dict(X0=np.full((1, 224, 224, 3), 2.0, np.float32), num_iterations=20, l2_reg=l2, learning_rate=lr)
+    result = reference_run(7, MeanStandIn(), **kwargs)
+    np.testing.assert_allclose(result.images, 0.25 + 1.75 * 0.8 ** 5, atol=1e-4)
+    d = result.diagnostics[0]
+    assert (d.kept, d.rank, d.last_top1, d.first_top1, d.check_every) == (5, 1, 9, 0, 5)
+    last = reference_run(7, MeanStandIn(), keep="last", **kwargs)
+    np.testing.assert_allclose(last.images, 0.25 + 1.75 * 0.8 ** 20, atol=1e-4)
+    assert last.diagnostics[0].rank == 2 and last.diagnostics[0].kept is None
+    with pytest.raises(ValueError, match=r"keep must be one of \('last', 'leading'\), but got 'best'"):
+        reference_run(7, MeanStandIn(), X0=ZEROS, num_iterations=2, keep="best")
+
+
+def _scores_ranking_7(rank):
+    """(1000,) raw scores in which class 7 has the given rank (classes 0, 1, ... ahead of it)."""
+    scores = np.zeros(1000, np.float32)
+    scores[7] = 1.0
+    scores[:rank - 1] = 2.0
+    return scores
+
+
+def test_the_image_kept_is_the_last_leader_the_network_still_ranks_first_without_jitter():
+    monitor = Monitor([7], check_every=5, keep_leading=True)
+    monitor.iterations = 20
+    for t in (0, 5, 10, 15):  # the image after t iterations is the constant t; class 7 led at 5 and 10 (jittered)
+        monitor.observe_scores(t, _scores_ranking_7(1 if t in (5, 10) else 2)[None], np.full((1, 2, 2, 3), t))
+    assert [t for t, _ in monitor.led[0]] == [5, 10]
+    unjittered = {5: 1, 10: 2}  # without jitter, the image of t = 10 is only second
+
+    def rescore(X):
+        return np.stack([_scores_ranking_7(unjittered[int(x[0, 0, 0])]) for x in X])
+
+    last = np.full((1, 2, 2, 3), 20.0, np.float32)
+    images, scores, kept = monitor.keep_leading_images(last, _scores_ranking_7(3)[None], rescore)
+    assert kept == [5] and images[0, 0, 0, 0] == 5 and _rank(scores[0], 7) == 1
+    unjittered = {5: 4, 10: 3}  # no leader ranks the target higher than the last image (3): the last is kept
+    images, scores, kept = monitor.keep_leading_images(last, _scores_ranking_7(3)[None], rescore)
+    assert kept == [None] and images[0, 0, 0, 0] == 20
+    unjittered = {5: 4, 10: 2}  # none first: the highest-ranked
+    assert monitor.keep_leading_images(last, _scores_ranking_7(3)[None], rescore)[2] == [10]
 
 
 def test_not_top1_gives_the_rank_and_the_top1_class():
@@ -84,7 +188,7 @@ def test_top1_only_at_the_end_counts_the_final_image():
     # m = 0.05 t: top-1 from t = 11 on, a check at 0 only: the final image (after 12 iterations) decides
     result = create_class_visualization(7, MeanStandIn(), step=add_learning_rate, X0=ZEROS, num_iterations=12,
                                         learning_rate=0.05)
-    assert result.diagnostics[0].outcome == "top-1 at iteration 12"
+    assert result.diagnostics[0].outcome == "top-1 by iteration 12 (checks every 20)"
 
 
 def test_a_target_that_led_and_lost_says_so():
@@ -92,7 +196,7 @@ def test_a_target_that_led_and_lost_says_so():
                        final_score=58.5, spread=45.0, saturated=0.02)
     assert d.line() == ("217 English springer: not top-1 (rank 2; top-1 is bluetick), though it led at iteration 60, "
                         "raw score 5.6 -> 58.5")
-    assert "top-1 at iteration" not in d.line()  # the two outcomes never share their key words
+    assert "top-1 by iteration" not in d.line()  # the two outcomes never share their key words
     assert d.title() == "rank 2 (top-1: bluetick)"
 
 
@@ -288,7 +392,7 @@ def test_command_line_prints_one_diagnostic_line_per_class(monkeypatch, tmp_path
     out = capsys.readouterr().out.splitlines()
     cock = next(line for line in out if line.startswith(f"{tmp_path / 'o_7_cock.png'}: "))
     shark = next(line for line in out if line.startswith(f"{tmp_path / 'o_3_tiger_shark.png'}: "))
-    assert re.fullmatch(r".*: 7 cock: top-1 at iteration 10, raw score 0\.2 -> 1\.7", cock), cock
+    assert re.fullmatch(r".*: 7 cock: top-1 by iteration 10 \(checks every 5\), raw score 0\.2 -> 1\.7", cock), cock
     assert re.fullmatch(r".*: 3 tiger shark: not top-1 \(rank 3; top-1 is ostrich\), raw score -10\.0 -> -10\.0; "
                         r"warning: the raw target score does not rise \(-10\.0 -> -10\.0 in 30 iterations\): .*",
                         shark), shark
@@ -329,9 +433,9 @@ def test_the_issue_check_command(tmp_path, weights_dir, capsys):
     assert main(["visualize", "--class", "tarantula", "217", "--iterations", "100", "--seed", "0", "--out",
                  str(tmp_path / "o.png"), "--weights", str(weights_dir), "--quiet"]) == 0
     out = capsys.readouterr().out
-    tarantula = re.search(r": 76 tarantula: top-1 at iteration (\d+)", out)
+    tarantula = re.search(r": 76 tarantula: top-1 by iteration (\d+) \(checks every 5\)", out)
     assert tarantula and int(tarantula.group(1)) < 100, out
-    springer = re.search(r": 217 English springer: (top-1 at iteration \d+|not top-1 \(rank (\d+); top-1 is "
+    springer = re.search(r": 217 English springer: (top-1 by iteration \d+|not top-1 \(rank (\d+); top-1 is "
                          r"([^)]+)\))", out)
     assert springer, out
     if springer.group(3):

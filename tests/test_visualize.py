@@ -136,7 +136,8 @@ def test_command_line_main_job(tmp_path, squeezenet, weights_dir, capsys):
     assert main(["visualize", "--class", "tarantula", "--iterations", "100", "--seed", "0", "--out", str(out),
                  "--weights", str(weights_dir), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"t\.png: 76 tarantula: top-1 at iteration \d+, raw score [\d.]+ -> [\d.]+\n", printed), printed
+    assert re.search(r"t\.png: 76 tarantula: top-1 by iteration \d+ \(checks every 5\), raw score [\d.]+ -> [\d.]+\n",
+                     printed), printed
     assert "top-5: 76 tarantula" in printed
     img = np.asarray(Image.open(out))
     assert img.shape == (224, 224, 3) and img.dtype == np.uint8
@@ -201,7 +202,7 @@ def test_command_line_several_classes_is_one_batch_with_a_grid(tmp_path, weights
     for name, label in zip(names, ["76 tarantula", "130 flamingo", "963 pizza", "76 tarantula"]):
         assert Image.open(tmp_path / name).size == (224, 224)
         line = next(line for line in captured.out.splitlines() if line.startswith(f"{tmp_path / name}: "))
-        assert re.search(rf": {label}: (top-1 at iteration \d+|not top-1 \(rank \d+; top-1 is [^)]+\))", line), line
+        assert re.search(rf": {label}: (top-1 by iteration \d+|not top-1 \(rank \d+; top-1 is [^)]+\))", line), line
     grid = Image.open(tmp_path / "many_grid.png")
     assert grid.size[0] > 3 * grid.size[1]  # one row of four titled panels
     assert "3 iterations of 4 image(s)" in captured.out and "ms/iteration" in captured.out

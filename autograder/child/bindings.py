@@ -22,7 +22,8 @@ from .standin import LinearStandIn  # noqa: E402
 
 class Integrity:
     """A snapshot of the identity of what the checks rely on (builtins, NumPy, TensorFlow, ``classviz``,
-    ``classviz.visualize``, the tensor, variable, tape and tf.function classes, the stand-in), and its changes."""
+    ``classviz.visualize`` and the modules its compiler and step call, the tensor, variable, tape and tf.function
+    classes, the stand-in), and its changes."""
 
     def __init__(self, np, tf, visualize):
         from tensorflow.python.eager import backprop
@@ -44,6 +45,9 @@ class Integrity:
         watch = []
         for label, module in (("builtins", _builtins), ("numpy", np), ("numpy.testing", getattr(np, "testing", None)),
                               ("tensorflow", tf), ("classviz", classviz), ("classviz.visualize", visualize),
+                              # what classviz.visualize's compile_loss_and_gradient and assignment_step call
+                              ("classviz.settings", classviz.settings), ("classviz.tf_compile", classviz.tf_compile),
+                              ("classviz.tf_variables", classviz.tf_variables),
                               ("eager_function_run", eager_function_run), ("sys.modules", None)):
             if label == "sys.modules":
                 modules = sys.modules

@@ -8,9 +8,10 @@ became the network's top-1 class and when, its final rank, and warnings that nam
 What is observed, and when (iteration ``t`` counts from 0; "the image after N iterations" is the input of
 iteration N, circularly shifted by that iteration's jitter, which is what the network sees):
 
-* every ``check_every`` iterations (``t = 0, check_every, ...``) until every image has been top-1 at least once:
-  the 1000 raw class scores of the images, for the first iteration at which the target is top-1 and for the
-  starting raw target score (``t = 0``);
+* every ``check_every`` iterations (``t = 0, check_every, ...``) until every image has been top-1 at least once
+  (to the end when the run keeps its leading image): the 1000 raw class scores of the images, for the first
+  iteration at which the target is top-1, for the starting raw target score (``t = 0``) and, when the run keeps
+  its leading image, a copy of each image at every check where its target led (:attr:`Monitor.led`);
 * every iteration: whether the step's result holds NaN or inf values; the loop stops once every image is NaN
   (a NaN value of X stays NaN through ``X + learning_rate * dX``, un-jitter, clipping and blur, so nothing is
   left to compute);
@@ -82,6 +83,12 @@ class ImageDiagnosis:
         iterations: iterations run (fewer than asked when the loop stopped on NaN).
         first_top1: the first iteration count N at which the image after N iterations had the target as the top-1
             class (checked every ``check_every`` iterations, and on the final image), or None.
+        check_every: the period of those checks, in iterations, or None when not known.
+        kept: when the run returned an earlier image than its last (the image of the last check where the target
+            led, see :func:`classviz.visualize.create_class_visualization`'s ``keep``), its iteration count N;
+            None when the image is the run's last. Every other value but ``first_top1`` describes the returned
+            image.
+        last_top1: when ``kept`` is not None, the top-1 class of the run's last image.
         rank: final rank of the target among the 1000 raw scores (1 = top-1), or None when its score is NaN.
         top1: the final top-1 class index, or None when the scores are NaN.
         start_score, final_score: raw target score of the starting and of the final image (NaN if not measured).
@@ -105,17 +112,32 @@ class ImageDiagnosis:
     step_slope: float | None = None
     nonfinite_at: int | None = None
     warnings: dict = field(default_factory=dict)
+    check_every: int | None = None
+    kept: int | None = None
+    last_top1: int | None = None
 
     @property
     def outcome(self) -> str:
-        """``"top-1 at iteration N"`` or ``"not top-1 (rank R; top-1 is NAME)"`` (or why there is no rank)."""
+        """``"top-1 by iteration N (checks every K)"`` or ``"not top-1 (rank R; top-1 is NAME)"`` (or why there is
+        no rank), then which image was kept when it is not the last (``"kept iteration N of M"``).
+
+        N is the first check at which the target led: the target became top-1 after the previous check (K
+        iterations earlier) and by iteration N, so loops that check at different periods give different N for the
+        same run; the line says the period."""
         if self.rank is None:
             return "no valid scores (the image holds NaN values)"
         if self.rank == 1:
-            return f"top-1 at iteration {self.first_top1}"
-        text = f"not top-1 (rank {self.rank}; top-1 is {class_name(self.top1)})"
-        if self.first_top1 is not None:
-            text += f", though it led at iteration {self.first_top1}"
+            text = f"top-1 by iteration {self.first_top1}"
+            if self.check_every is not None:
+                text += f" (checks every {self.check_every})"
+        else:
+            text = f"not top-1 (rank {self.rank}; top-1 is {class_name(self.top1)})"
+            if self.first_top1 is not None:
+                text += f", though it led at iteration {self.first_top1}"
+        if self.kept is not None:
+            text += f", kept iteration {self.kept} of {self.iterations}"
+            if self.last_top1 is not None:
+                text += f" (the last image's top-1 is {class_name(self.last_top1)})"
         return text
 
     def line(self) -> str:
@@ -127,8 +149,10 @@ class ImageDiagnosis:
 
     def title(self) -> str:
         """A short label for a figure panel: the outcome in a few words, then the symptoms."""
-        label = (f"top-1 at iteration {self.first_top1}" if self.rank == 1 else "no valid scores"
+        label = (f"top-1 by iteration {self.first_top1}" if self.rank == 1 else "no valid scores"
                  if self.rank is None else f"rank {self.rank} (top-1: {class_name(self.top1)})")
+        if self.kept is not None:
+            label += f"\nkept iteration {self.kept}"
         return label + "".join(f"\nwarning: {symptom}" for symptom in self.warnings)
 
 
@@ -215,12 +239,21 @@ class Monitor:
     Args:
         targets: the N target classes.
         check_every: period, in iterations, of the top-1 check (>= 1).
+        keep_leading: check to the end, and keep in :attr:`led` a copy of each image at every check where its
+            target led (for a run that returns one of them, :meth:`keep_leading_images`).
+
+    Attributes:
+        led: per image, the list of ``(N, image)``: each check N at which the target was top-1, and a float32
+            (224, 224, 3) copy of the image after N iterations (not jittered); only with ``keep_leading`` (at most
+            one per check: 20 images, 12 MB, for 100 iterations checked every 5).
     """
 
-    def __init__(self, targets, check_every: int):
+    def __init__(self, targets, check_every: int, keep_leading: bool = False):
         self.targets = [int(y) for y in targets]
         self.check_every = int(check_every)
+        self.keep_leading = bool(keep_leading)
         n = len(self.targets)
+        self.led: list = [[] for _ in range(n)]
         self.first_top1: list = [None] * n
         self.start_scores = np.full(n, np.nan)
         self.step_slopes: list = [None] * n
@@ -229,17 +262,30 @@ class Monitor:
 
     def wants_scores(self, t: int) -> bool:
         """Whether iteration t is a top-1 check (t = 0 always: it measures the starting score)."""
-        return t == 0 or (t % self.check_every == 0 and None in self.first_top1)
+        return t == 0 or (t % self.check_every == 0 and (self.keep_leading or None in self.first_top1))
 
-    def observe_scores(self, t: int, scores) -> None:
-        """Record the (N, 1000) raw scores of the images after t iterations (the inputs of iteration t)."""
+    def observe_scores(self, t: int, scores, X=None) -> None:
+        """Record the (N, 1000) raw scores of the images after t iterations (the inputs of iteration t).
+
+        Args:
+            t: the iteration.
+            scores: (N, 1000) raw scores of the images the network saw (jittered).
+            X: the images after t iterations, not jittered ((N, 224, 224, 3), NumPy or tensor), copied where the
+                target leads when the monitor keeps leading images; None otherwise.
+        """
         scores = np.asarray(scores, dtype=np.float32)
         rows = np.arange(len(self.targets))
         if t == 0:
             self.start_scores = scores[rows, self.targets].astype(np.float64)
+        images = None
         for i, y in enumerate(self.targets):
-            if self.first_top1[i] is None and np.isfinite(scores[i, y]) and _rank(scores[i], y) == 1:
+            if not (np.isfinite(scores[i, y]) and _rank(scores[i], y) == 1):
+                continue
+            if self.first_top1[i] is None:
                 self.first_top1[i] = t
+            if self.keep_leading and X is not None:
+                images = np.asarray(X, dtype=np.float32) if images is None else images
+                self.led[i].append((t, images[i].copy()))
 
     def observe_step_result(self, t: int, finite) -> None:
         """Record, per image, whether the step's result at iteration t was finite ((N,) bool)."""
@@ -270,7 +316,7 @@ class Monitor:
         forward = scores_function(model)
         Xj = jitter(X, dy, dx)
         if t > 0:
-            self.observe_scores(t, forward(Xj))
+            self.observe_scores(t, forward(Xj), X)
             return
         # The first step's slope: two probes per image along the step's change, in the same forward pass.
         with np.errstate(all="ignore"):  # a NaN or inf step gives no slope, and no RuntimeWarning on stderr
@@ -283,14 +329,22 @@ class Monitor:
         probes = np.concatenate([Xj, Xj + h[:, None, None, None] * unit, Xj - h[:, None, None, None] * unit])
         scores = np.asarray(forward(probes.astype(np.float32)), dtype=np.float64)
         n = len(self.targets)
-        self.observe_scores(0, scores[:n])
+        self.observe_scores(0, scores[:n], X)
         for i, y in enumerate(self.targets):
             if usable[i] and h[i] > 0:
                 self.step_slopes[i] = float((scores[n + i, y] - scores[2 * n + i, y]) / (2 * h[i]))
 
-    def diagnose(self, images, scores) -> list[ImageDiagnosis]:
-        """One :class:`ImageDiagnosis` per image, from the final images (N, 224, 224, 3) and raw scores (N, 1000)."""
+    def diagnose(self, images, scores, kept=None, last_scores=None) -> list[ImageDiagnosis]:
+        """One :class:`ImageDiagnosis` per image, from the returned images (N, 224, 224, 3) and raw scores (N, 1000).
+
+        Args:
+            images, scores: the images the run returns and their raw scores (not jittered).
+            kept: None when the run returns its last images; otherwise per image, the iteration count of the
+                returned image, or None where it is the last.
+            last_scores: (N, 1000) raw scores of the run's last images, when ``kept`` is given.
+        """
         scores = np.asarray(scores, dtype=np.float32)
+        kept = kept or [None] * len(self.targets)
         result = []
         for i, y in enumerate(self.targets):
             row = scores[i]
@@ -308,5 +362,36 @@ class Monitor:
                 target_y=y, iterations=self.iterations, first_top1=first, rank=rank,
                 top1=int(np.argmax(row)) if finite else None, start_score=float(self.start_scores[i]),
                 final_score=final, spread=spread, saturated=saturated, step_slope=self.step_slopes[i],
-                nonfinite_at=self.nonfinite_at[i], warnings=warnings))
+                nonfinite_at=self.nonfinite_at[i], warnings=warnings, check_every=self.check_every, kept=kept[i],
+                last_top1=None if kept[i] is None else int(np.argmax(last_scores[i]))))
         return result
+
+    def keep_leading_images(self, images, scores, rescore):
+        """The images a run returns when it keeps, per image, an image with the target on top.
+
+        Where the target is not the top-1 class of the last image, the images of the checks where it led
+        (:attr:`led`) are re-scored without jitter (the checks saw them jittered); the last of them that the
+        network still ranks first is returned, or failing that the one that ranks the target highest (the latest
+        of equals), if it ranks the target higher than the last image does.
+
+        Args:
+            images: float32 (N, 224, 224, 3) the run's last images.
+            scores: (N, 1000) their raw scores.
+            rescore: ``rescore(X) -> (M, 1000)`` raw scores of float32 (M, 224, 224, 3) images.
+
+        Returns:
+            ``(images, scores, kept)``: the returned images and their raw scores (new arrays), and per image the
+            iteration count of the returned image, or None where it is the last.
+        """
+        images, scores = np.array(images, dtype=np.float32), np.array(scores, dtype=np.float32)
+        kept = [None] * len(self.targets)
+        for i, y in enumerate(self.targets):
+            last_rank = _rank(scores[i], y) if np.isfinite(scores[i]).all() else np.inf
+            if last_rank == 1 or not self.led[i]:
+                continue
+            rows = np.asarray(rescore(np.stack([image for _, image in self.led[i]])), dtype=np.float32)
+            ranks = [_rank(row, y) if np.isfinite(row).all() else np.inf for row in rows]
+            best = min(range(len(ranks)), key=lambda j: (ranks[j], -j))
+            if ranks[best] < last_rank:
+                (kept[i], images[i]), scores[i] = self.led[i][best], rows[best]
+        return images, scores, kept

@@ -16,7 +16,11 @@ offsets for the same seed.
 This module holds the loop, never the gradient of the objective: the step (2.) is the caller's -- in the
 assignment, the student's ``class_visualization_update_step`` -- and it is released to students with the whole
 package. A faster loop can be plugged in as an :class:`AscentLoop` (the course's compiled reference loop is
-one; it lives outside this package, with the reference solution).
+one; it lives outside this package, with the reference solution). The loop's pieces live beside it, and the
+names the notebook and the grader use stay importable from here: the hyper-parameters and the starting image in
+:mod:`classviz.settings`, the ``tf.function`` compiler of the student's gradient (:func:`compile_loss_and_gradient`,
+:data:`COMPILE_PITFALLS`) in :mod:`classviz.tf_compile`, its ``tf.Variable`` patch in :mod:`classviz.tf_variables`;
+:func:`assignment_step` joins the student's two functions into the loop's step.
 
 Every run is diagnosed (:mod:`classviz.diagnostics`): the loop reports to a monitor that only observes, and the
 result says per image whether the target became the top-1 class, when, and what looks wrong if not.
@@ -32,26 +36,22 @@ import numpy as np
 from ._checks import check_batch, check_number
 from .classes import class_index
 from .diagnostics import ImageDiagnosis, Monitor
-from .image import clip_to_valid_range, preprocess_image
-from .squeezenet import IMAGE_SIZE
-from .transforms import blur_image, jitter, random_jitter_offsets, unjitter
+from .image import clip_to_valid_range
+from .settings import BLUR_SIGMA, DEFAULTS, Settings, initial_image  # noqa: F401 (public names of this module)
+from .tf_compile import COMPILE_PITFALLS, compile_loss_and_gradient  # noqa: F401 (public names of this module)
+from .tf_variables import variables_as_watched_tensors  # noqa: F401 (public name of this module)
+from .transforms import blur_image, jitter, random_jitter_offsets, unjitter  # noqa: F401 (the loop's, and public)
 
-DEFAULTS = dict(l2_reg=1e-3, learning_rate=25.0, num_iterations=100, blur_every=10, max_jitter=16,
-                show_every=25)
-"""The seed's keyword arguments and defaults (L2 strength, step size, iterations, blur period in
-iterations, jitter in pixels, display period in iterations)."""
-
-BLUR_SIGMA = 0.5
-"""Standard deviation, in pixels, of the periodic Gaussian blur (the seed's value)."""
 
 @dataclass
 class VisualizationResult:
     """What :func:`create_class_visualization` returns.
 
     Attributes:
-        images: float32 (N, 224, 224, 3) preprocessed images (deprocess with ``classviz.deprocess_image``).
+        images: float32 (N, 224, 224, 3) preprocessed images (deprocess with ``classviz.deprocess_image``): the
+            run's last images, or with ``keep="leading"`` the images kept (see :func:`create_class_visualization`).
         target_y: int list of the N target classes.
-        scores: float32 (N, 1000) raw class scores of the final images.
+        scores: float32 (N, 1000) raw class scores of ``images``.
         history: per iteration, the raw target scores (N,) measured during the step, when the loop
             reports them (an :class:`AscentLoop` may; the step loop does not).
         seconds: per iteration, wall-clock seconds (float) from the start of the loop to the end of that
@@ -83,43 +83,6 @@ class VisualizationResult:
         """Per image, the indices of the k highest raw scores, best first."""
         return [list(np.argsort(-row, kind="stable")[:k]) for row in self.scores]
 
-
-def initial_image(rng: np.random.Generator, n: int = 1) -> np.ndarray:
-    """The seed's starting point: ``preprocess_image(255 * U[0, 1))``, float32 (n, 224, 224, 3)."""
-    return preprocess_image(255.0 * rng.random((n, IMAGE_SIZE, IMAGE_SIZE, 3)))
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The validated hyper-parameters of one run (see :data:`DEFAULTS` for their meaning and units)."""
-    l2_reg: float
-    learning_rate: float
-    num_iterations: int
-    blur_every: int
-    max_jitter: int
-    show_every: int
-
-    @classmethod
-    def from_kwargs(cls, kwargs: dict) -> "Settings":
-        """:data:`DEFAULTS` updated with ``kwargs``, each checked.
-
-        Raises:
-            TypeError, ValueError: an unknown keyword, or a value of the wrong type or range (quoted).
-        """
-        unknown = set(kwargs) - set(DEFAULTS)
-        if unknown:
-            raise TypeError(f"unknown keyword argument(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
-        hp = {**DEFAULTS, **kwargs}
-        return cls(l2_reg=check_number(hp["l2_reg"], "l2_reg", minimum=0),
-                   learning_rate=check_number(hp["learning_rate"], "learning_rate", strictly_positive=True),
-                   num_iterations=check_number(hp["num_iterations"], "num_iterations", minimum=0, integer=True),
-                   blur_every=check_number(hp["blur_every"], "blur_every", minimum=1, integer=True),
-                   max_jitter=check_number(hp["max_jitter"], "max_jitter", minimum=0, integer=True),
-                   show_every=check_number(hp["show_every"], "show_every", minimum=1, integer=True))
-
-    def shown(self, t: int) -> bool:
-        """The seed's display rule: after the first iteration (t = 0), every ``show_every``-th and the last."""
-        return t == 0 or (t + 1) % self.show_every == 0 or t == self.num_iterations - 1
 
 
 class AscentLoop:
@@ -195,8 +158,12 @@ class StepLoop(AscentLoop):
         return X, []
 
 
+KEEP = ("last", "leading")
+"""Which image a run returns: its last (the seed's behaviour), or the last one with the target on top."""
+
+
 def create_class_visualization(target_y, model, *, step, seed=0, callback=None, X0=None, progress=False,
-                               **kwargs):
+                               keep="last", **kwargs):
     """Generate images that maximize the raw score of the target class(es) under ``model``.
 
     Args:
@@ -213,6 +180,13 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
             X a float32 (N, 224, 224, 3) NumPy array.
         X0: optional float32 (N, 224, 224, 3) preprocessed starting images instead of random noise.
         progress: show a tqdm progress bar over the iterations (on stderr).
+        keep: ``"last"`` (default, the seed's behaviour): return each run's last image. ``"leading"``: where the
+            target is not the last image's top-1 class, return instead an image of a top-1 check at which the
+            target led, re-scored without jitter: the last one the network still ranks first, else the one that
+            ranks the target highest, if higher than the last image does (the checks then run to the end;
+            ``diagnostics[i].kept`` says which iteration was kept; see
+            :meth:`classviz.diagnostics.Monitor.keep_leading_images`). The iterations, the random numbers and the
+            calls of the step are the same either way.
         **kwargs: ``l2_reg`` (>= 0), ``learning_rate`` (> 0), ``num_iterations`` (>= 0, int),
             ``blur_every`` (>= 1, int, iterations), ``max_jitter`` (>= 0, int, pixels), ``show_every`` (>= 1).
             Defaults: :data:`DEFAULTS`.
@@ -228,6 +202,8 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
             wrong type or range (the message quotes the value received).
     """
     settings = Settings.from_kwargs(kwargs)
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {KEEP}, but got {keep!r}")
     loop = step if isinstance(step, AscentLoop) else StepLoop(step)
     targets = [class_index(t) for t in (target_y if isinstance(target_y, (list, tuple)) else [target_y])]
     if not targets:
@@ -246,184 +222,16 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
         from tqdm.auto import tqdm
         iterations = tqdm(iterations, desc="gradient ascent", unit="it")
     seconds = []
-    monitor = Monitor(targets, loop.check_every)
+    monitor = Monitor(targets, loop.check_every, keep_leading=keep == "leading")
     X, history = loop.run(model, X, targets, rng, iterations, settings, callback, seconds, monitor)
     scores = np.asarray(model(tf.constant(X)), dtype=np.float32)
-    return VisualizationResult(images=X, target_y=targets, scores=scores, history=history, seconds=seconds,
-                               diagnostics=monitor.diagnose(X, scores))
-
-
-COMPILE_PITFALLS = (
-    ("tf.constant(", "Expected any non-tensor type", "X = tf.constant(X) cannot take the symbolic tensor tf.function "
-                                                     "passes in: use X = tf.convert_to_tensor(X, dtype=tf.float32)"),
-    (".predict(", None, "model.predict returns a NumPy array and cannot run inside tf.function: call model(X)"),
-    (".numpy()", "object has no attribute 'numpy'", ".numpy() cannot run while the function is compiled: keep "
-                                                    "everything from X to the loss in TensorFlow operations"),
-    ("float(", "float() argument", "float() cannot turn a symbolic tensor into a number: keep the loss a tf.Tensor"),
-    (None, "Python bool", "a Python `if` or `while` on a tensor cannot be compiled (AutoGraph is off): use "
-                          "TensorFlow operations"),
-)
-"""The common TensorFlow 2 mistakes that stop ``tf.function``: (code on the failing line, words of the error, the fix).
-The failing lines of the student's code decide first (``model.predict`` fails with the words of ``.numpy()``)."""
-
-
-def compile_loss_and_gradient(loss_and_gradient, model, l2_reg=DEFAULTS["l2_reg"]):
-    """Try to compile an assignment-style gradient function with ``tf.function``.
-
-    ``loss_and_gradient(model, X, target_y, l2_reg) -> (loss, dX)`` is traced once for ``model`` with a fixed
-    signature (X float32 (1, 224, 224, 3), target_y int32 scalar, l2_reg float32 scalar; AutoGraph off), run
-    on a seeded test image, and compared with its eager result (whatever it returns: the compiled function
-    returns the same values, of the same shapes and dtypes; None stays None). A function that creates
-    ``tf.Variable(X)`` instead of calling ``tape.watch(X)`` is compiled through :func:`variables_as_watched_tensors`.
-
-    Args:
-        loss_and_gradient: the function to compile.
-        model: the model it will always be called with.
-        l2_reg: the regularization strength used for the comparison.
-
-    Returns:
-        ``(function, reason)``: on success a drop-in replacement with the same signature that runs the compiled
-        graph for ``model`` (and the original function for any other model), and ``reason`` None; otherwise
-        the original function and a one-line reason: the tracing error, with the usual mistake behind it and its
-        fix when :data:`COMPILE_PITFALLS` knows it (e.g. ``tf.constant`` on X), or "the compiled function gives
-        other values than the eager one".
-    """
-    compiled, reason = _compile(loss_and_gradient, model, l2_reg)
-    if reason is not None and "tf.Variable" in reason:
-        import tensorflow as tf
-
-        again, reason2 = _compile(variables_as_watched_tensors(loss_and_gradient, tf), model, l2_reg)
-        if reason2 is None:
-            return again, None
-    return compiled, reason
-
-
-def _compile(loss_and_gradient, model, l2_reg):
-    import tensorflow as tf
-
-    spec = [tf.TensorSpec([1, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32), tf.TensorSpec([], tf.int32),
-            tf.TensorSpec([], tf.float32)]
-
-    def traced(X, target_y, l2):
-        return loss_and_gradient(model, X, target_y, l2)
-
-    graph = tf.function(traced, input_signature=spec, autograph=False)
-    X = initial_image(np.random.default_rng(12345))
-    try:
-        outputs = graph(tf.constant(X), tf.constant(76), tf.constant(l2_reg, tf.float32))
-        same = _same_values(outputs, loss_and_gradient(model, tf.constant(X), 76, l2_reg))
-    except Exception as exc:  # anything a student's function may raise while being traced
-        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
-        return loss_and_gradient, f"{type(exc).__name__}: {first_line}" + _pitfall_hint(exc)
-    if not same:
-        return loss_and_gradient, "the compiled function gives other values than the eager one"
-
-    def compiled(model_, X, target_y, l2_reg_):
-        if model_ is not model:
-            return loss_and_gradient(model_, X, target_y, l2_reg_)
-        return graph(tf.convert_to_tensor(X, tf.float32), tf.constant(int(target_y), tf.int32),
-                     tf.constant(float(l2_reg_), tf.float32))
-
-    compiled.__name__ = getattr(loss_and_gradient, "__name__", "compiled_loss_and_gradient")
-    compiled.graph = graph
-    return compiled, None
-
-
-def _pitfall_hint(exc) -> str:
-    """`` -- <the fix of the usual mistake behind a tracing error>`` (:data:`COMPILE_PITFALLS`), or ''.
-
-    Only the lines of the user's own code count (not TensorFlow's, Keras's or this package's); among the mistakes
-    found there, the one the error's own words name wins (``tf.constant(x.numpy())`` fails on ``.numpy()``)."""
-    import linecache
-    import os
-    import sys
-    import traceback
-
-    libraries = tuple(os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, os.path.dirname(__file__)})
-    lines = [linecache.getline(frame.f_code.co_filename, lineno)
-             for frame, lineno in reversed(list(traceback.walk_tb(exc.__traceback__)))
-             if not os.path.realpath(frame.f_code.co_filename).startswith(libraries)]
-    found = [(words, fix) for line in lines for code, words, fix in COMPILE_PITFALLS if code and code in line]
-    named = [fix for words, fix in found if words and words in str(exc)]
-    fix = (named or [fix for _, fix in found] or
-           [fix for _, words, fix in COMPILE_PITFALLS if words and words in str(exc)] or [None])[0]
-    return f" -- {fix}" if fix else ""
-
-
-def _same_values(compiled, eager) -> bool:
-    """Compiled and eager outputs hold the same numbers (rtol 1e-3; atol 1e-3 for the loss, 1e-5 for the rest)."""
-    import tensorflow as tf
-
-    a, b = tf.nest.flatten(compiled), tf.nest.flatten(eager)
-    if len(a) != len(b):
-        return False
-    for i, (x, y) in enumerate(zip(a, b)):
-        if x is None or y is None:
-            if x is not y:
-                return False
-            continue
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        if x.shape != y.shape or not np.allclose(x, y, rtol=1e-3, atol=1e-3 if i == 0 else 1e-5, equal_nan=True):
-            return False
-    return True
-
-
-def variables_as_watched_tensors(fn, tf):
-    """Wrap a gradient function so that, while it is traced by ``tf.function``, ``tf.Variable(x)`` is a tensor.
-
-    A legitimate answer may create ``tf.Variable(X)`` instead of calling ``tape.watch(X)``; ``tf.function``
-    refuses to create a variable on every call ("only supports singleton tf.Variables"). While the wrapper runs
-    in graph mode, ``tf.Variable(x)`` returns ``tf.identity(x)`` watched by every ``tf.GradientTape`` that is or
-    becomes active during the call, which computes the same loss and gradient; in eager mode nothing changes.
-    ``tf.Variable`` and ``tf.GradientTape`` are restored after each call.
-    """
-    import functools
-
-    real_variable, real_tape = tf.Variable, tf.GradientTape
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        if tf.executing_eagerly():
-            return fn(*args, **kwargs)
-        created, active = [], []
-
-        class _Meta(type):
-            def __instancecheck__(cls, obj):
-                return isinstance(obj, real_variable)
-
-            def __subclasscheck__(cls, sub):
-                return issubclass(sub, real_variable)
-
-        class Variable(metaclass=_Meta):
-            def __new__(cls, initial_value=None, *vargs, **vkwargs):
-                if callable(initial_value) or tf.executing_eagerly():
-                    return real_variable(initial_value, *vargs, **vkwargs)
-                value = tf.identity(tf.convert_to_tensor(initial_value, dtype=vkwargs.get("dtype")))
-                for tape in active:
-                    tape.watch(value)
-                created.append(value)
-                return value
-
-        class GradientTape(real_tape):
-            def __enter__(self):
-                tape = super().__enter__()
-                for value in created:
-                    tape.watch(value)
-                active.append(tape)
-                return tape
-
-            def __exit__(self, *exc):
-                if self in active:
-                    active.remove(self)
-                return super().__exit__(*exc)
-
-        tf.Variable, tf.GradientTape = Variable, GradientTape
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            tf.Variable, tf.GradientTape = real_variable, real_tape
-
-    return wrapper
+    if keep == "last":
+        return VisualizationResult(images=X, target_y=targets, scores=scores, history=history, seconds=seconds,
+                                   diagnostics=monitor.diagnose(X, scores))
+    images, kept_scores, kept = monitor.keep_leading_images(
+        X, scores, lambda images: np.asarray(model(tf.constant(images)), dtype=np.float32))
+    return VisualizationResult(images=images, target_y=targets, scores=kept_scores, history=history,
+                               seconds=seconds, diagnostics=monitor.diagnose(images, kept_scores, kept, scores))
 
 
 def assignment_step(update_step, loss_and_gradient, model):
