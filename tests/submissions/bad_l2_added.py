@@ -1,5 +1,8 @@
 # What: the L2 term added to the score instead of subtracted
-# Expected: loss_value=0 gradient_sign=0 l2_regularizer=0 raw_score=1 update_step=3 score_increase=3 tf_function=1
+# What: score_increase: the added L2 term pushes the pixels outwards; in the provided loop flamingo's score rises
+# What: (+64) but crane ends top-1 on this machine (TF 2.21, oneDNN), as with the grader of 4e80b4e: a real
+# What: effect of the mistake, close to the edge (a machine with other kernels may end on flamingo)
+# Expected: loss_value=0 gradient_sign=0 l2_regularizer=0 raw_score=1 update_step=3 score_increase=0 tf_function=1
 # Feedback: loss_value ~ added to the score instead of subtracted
 # Feedback: gradient_sign ~ wrong sign
 # Feedback: l2_regularizer ~ wrong sign
