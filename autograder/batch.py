@@ -1,30 +1,16 @@
-"""Batch grading: find the submissions, run the hidden tests on each in parallel, write every result atomically.
+"""Batch grading: run the hidden tests on every submission in worker processes, and write every result as it comes.
 
-Rule of this module: (paths) => exactly one result per submission, written as soon as it is known, by writing a
-temporary file and renaming it into place (a killed batch leaves either the old file or the new one, never half
-a file). A re-run skips the submissions whose result is already on disk for the same notebook bytes and grader
-version *and* carries this output folder's signature (an HMAC-SHA256 with the key in ``OUT/.autograder-key``,
-created on first use, readable by the grader's user only): a result file written by anyone else -- e.g. by a
-student process that found a way to write there -- is graded again, never trusted. So a re-run completes a
-killed batch without duplicates; ``force=True`` regrades everything (grading is deterministic, so the points
-come out the same).
-
-Every submission found gets exactly one row, with a unique id derived from its path (:func:`discover`): in an
-nbgrader ``submitted/`` tree, a student folder without a notebook gets a row with status ``"missing"``, 0 points
-and the reason.
-
-Outputs in ``OUT``:
-
-* ``results/<submission>.json``: everything about one submission (the record of :mod:`autograder.plugin`);
-* ``gradescope/<submission>/results.json``: the Gradescope format (:func:`autograder.results.gradescope`), and
-  ``results.json`` in ``OUT`` itself when the batch holds one submission;
-* ``grades.csv``: one row per submission of the batch;
-* ``summary.txt``: the table also printed on stdout.
+Rule of this module: (paths) => exactly one result per submission (:mod:`autograder.submissions` finds them),
+written as soon as it is known (:mod:`autograder.store`: atomic, signed; a re-run skips the submissions already
+graded for the same notebook bytes with a valid signature, so it completes a killed batch without duplicates;
+``force=True`` regrades everything, with the same points), then ``grades.csv`` and the summary
+(:mod:`autograder.reports`). Outputs in ``OUT``: ``results/<submission>.json`` (the record of
+:mod:`autograder.plugin`), ``feedback/<submission>.md``, ``gradescope/<submission>/results.json`` (and
+``results.json`` in ``OUT`` itself for a single submission), ``grades.csv``, ``summary.txt``.
 """
 
 from __future__ import annotations
 
-import csv
 import fnmatch
 import hashlib
 import hmac
@@ -32,10 +18,7 @@ import io
 import json
 import multiprocessing
 import os
-import re
-import secrets
 import sys
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -43,328 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import results as R
-from .results import GRADER_VERSION
-
-ASSIGNMENT_NOTEBOOK = "class_visualization.ipynb"
-
-
-@dataclass
-class Submission:
-    """One submission to grade: an id for the outputs, the notebook (None: the student handed none in), and where
-    it came from (``path``: the folder or file it stands for, used to make ids unique)."""
-    id: str
-    notebook: Path | None
-    student: str | None = None
-    assignment: str | None = None
-    note: str = ""
-    path: Path | None = None
-
-
-def _safe(name: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission"
-    return name[:120]
-
-
-def _notebooks_under(folder: Path) -> list[Path]:
-    found = []
-    for path in sorted(folder.rglob("*.ipynb")):
-        rel = path.relative_to(folder)
-        if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
-            continue  # .ipynb_checkpoints and hidden folders
-        if path.is_file():
-            found.append(path)
-    return found
-
-
-def _choose(notebooks: list[Path]) -> tuple[Path, str]:
-    """Pick the notebook of a submission folder: the assignment's name, the only one, or the best by content."""
-    if len(notebooks) == 1:
-        return notebooks[0], ""
-    named = [p for p in notebooks if p.name == ASSIGNMENT_NOTEBOOK]
-    if named:
-        return named[0], f"graded {ASSIGNMENT_NOTEBOOK} among {len(notebooks)} notebooks"
-    from .notebook import NotebookError, read_notebook
-
-    def defined(path):
-        try:
-            return len(read_notebook(path)[0].definitions)
-        except NotebookError:
-            return -1
-
-    best = max(notebooks, key=lambda p: (defined(p), -notebooks.index(p)))
-    return best, f"graded {best.name}, the notebook defining most graded functions among {len(notebooks)}"
-
-
-def find_notebook(folder: Path) -> tuple[Path | None, str]:
-    """The notebook to grade in a submission folder, and a note: the only one; else ``class_visualization.ipynb``;
-    else the one defining the most graded functions (the note says which); or None and what the folder holds."""
-    notebooks = _notebooks_under(folder) if folder.is_dir() else []
-    if not notebooks:
-        return None, "no .ipynb notebook in your submission (" + (
-            _other_files(folder) if folder.is_dir() else "nothing was submitted") + ")"
-    return _choose(notebooks)
-
-
-def _other_files(folder: Path) -> str:
-    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    if not names:
-        return "the folder is empty"
-    checkpoints = [n for n in names if ".ipynb_checkpoints" in n]
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    if checkpoints and len(checkpoints) == len(names):
-        return f"only Jupyter checkpoint copies ({shown}), which are not graded"
-    return f"found only {shown}"
-
-
-def discover(paths) -> tuple[list[Submission], list[str]]:
-    """Find the submissions in the given paths.
-
-    A path may be a notebook; a folder of notebooks (one submission each); or a folder of submission folders,
-    such as nbgrader's ``submitted/<student>/<assignment>/*.ipynb`` (one submission per student and
-    assignment; its notebook is ``class_visualization.ipynb``, else the only notebook, else the one that
-    defines the most graded functions). In a folder with no notebook at its top level, *every* sub-folder is a
-    submission: one without a notebook (empty, a zip file, only ``.ipynb_checkpoints``) still gets a
-    submission, with ``notebook`` None and the reason in ``note``.
-
-    Ids are the file's stem or the student's folder name; ids that would be equal (the same name in two
-    folders) are made unique from the paths: ``dir1__a`` and ``dir2__a``, with a hash of the full path added if
-    even that is not enough. The same file given twice is one submission.
-
-    Returns:
-        ``(submissions, problems)``: submissions with unique ids, in a deterministic order, and a message for
-        each path that holds no notebook.
-    """
-    subs, problems = [], []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_file():
-            subs.append(Submission(_safe(path.stem), path, path=path))
-            continue
-        if not path.is_dir():
-            problems.append(f"{raw}: no such file or folder")
-            continue
-        notebooks = _notebooks_under(path)
-        groups = {}
-        for nb_path in notebooks:
-            rel = nb_path.relative_to(path).parts
-            key = rel[:-1][:2]
-            groups.setdefault(key, []).append(nb_path)
-        if not groups.get(()):  # a tree of submission folders: every (student, assignment) folder is one
-            for student_dir in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
-                                      and p.name != "__pycache__"):
-                subdirs = [d for d in sorted(student_dir.iterdir()) if d.is_dir() and not d.name.startswith(".")]
-                keys = [(student_dir.name,)] if not subdirs else [(student_dir.name, d.name) for d in subdirs]
-                if any(k[:1] == (student_dir.name,) for k in groups):
-                    continue  # has a notebook somewhere: graded below
-                for key in keys:
-                    groups.setdefault(key, [])
-        if not groups:
-            problems.append(f"{raw}: no .ipynb notebook in this folder")
-            continue
-        assignments = {key[1] for key, nbs in groups.items() if len(key) >= 2 and nbs}
-        for key in sorted(groups):
-            if not key:
-                for nb_path in groups[key]:
-                    subs.append(Submission(_safe(nb_path.stem), nb_path, path=nb_path))
-                continue
-            student = key[0]
-            assignment = key[1] if len(key) >= 2 else None
-            ident = student if len(assignments) <= 1 or assignment is None else f"{student}__{assignment}"
-            folder = path.joinpath(*key)
-            if not groups[key]:
-                subs.append(Submission(_safe(ident), None, student, assignment,
-                                       f"no notebook found in {folder}: {_other_files(folder)}", path=folder))
-                continue
-            chosen, note = _choose(groups[key])
-            subs.append(Submission(_safe(ident), chosen, student, assignment, note, path=folder))
-    return _unique(subs), problems
-
-
-def _unique(subs: list[Submission]) -> list[Submission]:
-    """Drop repeated files; make every id unique and a function of the submission's own path only."""
-    seen, kept = set(), []
-    for sub in subs:
-        where = (sub.notebook or sub.path or Path(sub.id)).resolve()
-        if where in seen:
-            continue
-        seen.add(where)
-        kept.append(sub)
-    base = {id(sub): sub.id for sub in kept}
-    for depth in range(1, 6):
-        counts = {}
-        for sub in kept:
-            counts[sub.id] = counts.get(sub.id, 0) + 1
-        clashing = [sub for sub in kept if counts[sub.id] > 1]
-        if not clashing:
-            return kept
-        for sub in clashing:
-            parents = list((sub.path or sub.notebook).resolve().parent.parts[1:])[-depth:]
-            sub.id = _safe("__".join(parents + [base[id(sub)]]))
-    counts = {}
-    for sub in kept:
-        counts[sub.id] = counts.get(sub.id, 0) + 1
-    for sub in kept:
-        if counts[sub.id] > 1:
-            where = str((sub.path or sub.notebook).resolve())
-            sub.id = f"{sub.id[:100]}-{hashlib.sha256(where.encode()).hexdigest()[:8]}"
-    return kept
-
-
-# ---- writing --------------------------------------------------------------------------------------------------
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp.{os.getpid()}.{threading.get_ident()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-KEY_FILE = ".autograder-key"
-_KEY_LOCK = threading.Lock()
-
-
-def output_key(out: Path) -> bytes:
-    """This output folder's signing key (``OUT/.autograder-key``, 32 random bytes, mode 0600; created once)."""
-    path = Path(out) / KEY_FILE
-    with _KEY_LOCK:
-        try:
-            return bytes.fromhex(path.read_text().strip())
-        except (OSError, ValueError):
-            pass
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_bytes(32)
-        tmp = path.parent / f".{KEY_FILE}.tmp.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key.hex() + "\n")
-        os.replace(tmp, path)  # a damaged key file is replaced: every result is then graded again
-        return key
-
-
-def _signature(key: bytes, record: dict) -> str:
-    """HMAC-SHA256 of everything in the record but its timings (so a deterministic regrade signs the same)."""
-    body = {k: v for k, v in record.items() if k not in ("signature", "timings")}
-    if isinstance(body.get("checks"), list):
-        body["checks"] = [{k: v for k, v in c.items() if k != "seconds"} if isinstance(c, dict) else c
-                          for c in body["checks"]]
-    if isinstance(body.get("process"), dict):
-        body["process"] = {k: v for k, v in body["process"].items() if k != "failures"}
-    data = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True).encode("utf-8")
-    return hmac.new(key, data, hashlib.sha256).hexdigest()
-
-
-def write_result(out: Path, sub: Submission, record: dict, visibility: str = "visible") -> None:
-    """Write one submission's result file (signed with the folder's key) and its Gradescope file, atomically."""
-    record = dict(record)
-    record["signature"] = _signature(output_key(out), record)
-    atomic_write(out / "results" / f"{sub.id}.json", json.dumps(record, indent=1, sort_keys=False) + "\n")
-    atomic_write(out / "gradescope" / sub.id / "results.json", json.dumps(R.gradescope(record, visibility),
-                                                                            indent=1) + "\n")
-    atomic_write(out / "feedback" / f"{sub.id}.md", feedback_text(record))
-
-
-def load_result(out: Path, sub: Submission) -> dict | None:
-    """A finished result on disk for this submission's current notebook bytes and grader version, signed with
-    this folder's key (so written by this grader), else None."""
-    if sub.notebook is None:
-        return None  # a missing notebook is recorded again (instantly), never cached
-    path = out / "results" / f"{sub.id}.json"
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not (isinstance(record, dict) and isinstance(record.get("signature"), str)
-            and hmac.compare_digest(record["signature"], _signature(output_key(out), record))):
-        return None
-    if (record.get("grader_version") == GRADER_VERSION
-            and record.get("notebook_sha256") == R.sha256(sub.notebook)
-            and record.get("status") in ("graded", "unreadable") and isinstance(record.get("checks"), list)
-            and [c.get("name") for c in record["checks"]] == list(R.checks())):
-        return record
-    return None
-
-
-def missing_record(sub: Submission) -> dict:
-    """The result of a submission folder without a notebook: status ``"missing"``, 0 points, the reason."""
-    reason = sub.note or "no notebook found"
-    return {"schema": R.SCHEMA_VERSION, "grader_version": GRADER_VERSION, "submission": sub.id,
-            "student": sub.student, "assignment": sub.assignment, "notebook": None, "notebook_sha256": None,
-            "status": "missing", "reason": reason, "checks": R.all_failed(f"nothing was graded: {reason}"),
-            "score": 0, "max_score": R.max_score(), "timings": {"total": 0.0}}
-
-
-def error_record(sub: Submission, reason: str) -> dict:
-    """The result of a submission the grader itself could not grade: status ``"error"``, 0 points, the reason
-    (the feedback says it is not the student's mistake)."""
-    feedback = f"the grader itself failed on this notebook ({reason}); this is not a mistake in your notebook"
-    return {"schema": R.SCHEMA_VERSION, "grader_version": GRADER_VERSION, "submission": sub.id,
-            "student": sub.student, "assignment": sub.assignment, "notebook": str(sub.notebook),
-            "notebook_sha256": R.sha256(sub.notebook), "status": "error", "reason": f"grader error: {reason}",
-            "checks": R.all_failed(feedback), "score": 0, "max_score": R.max_score(), "timings": {"total": 0.0}}
-
-
-def csv_text(records: list[dict]) -> str:
-    """``grades.csv``: one row per record, by submission id, with a pointer to its feedback file (no timings: the
-    same submissions give the same bytes, graded on one machine or in merged shards)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    names = list(R.checks())
-    writer.writerow(["submission", "student", "assignment", "notebook", "status", "score", "max_score", *names,
-                     "feedback", "note"])
-    for rec in sorted(records, key=lambda r: r["submission"]):
-        points = {c["name"]: c["points"] for c in rec["checks"]}
-        writer.writerow([rec["submission"], rec.get("student") or "", rec.get("assignment") or "",
-                         rec.get("notebook") or "", rec["status"], rec["score"], rec["max_score"],
-                         *(points.get(n, 0) for n in names), f"feedback/{rec['submission']}.md",
-                         "; ".join(x for x in (rec.get("note", ""), rec.get("reason", "")) if x)])
-    return buf.getvalue()
-
-
-def summary_table(records: list[dict], seconds: bool = False) -> str:
-    """A fixed-width table: one line per submission (by id), points per check (headed by its first word), status,
-    and with ``seconds`` the grading time of each."""
-    checks = R.checks()
-    heads = {n: n.split("_")[0] for n in checks}
-    width = max([len("submission")] + [len(rec["submission"]) for rec in records])
-    head = f"{'submission':<{width}}  score  " + " ".join(heads.values()) + ("    time" if seconds else "") + "  status"
-    lines = [head, "-" * len(head)]
-
-    def cells(values):
-        return " ".join(f"{v:>{len(heads[n])}}" for n, v in zip(checks, values))
-
-    for rec in sorted(records, key=lambda r: r["submission"]):
-        points = {c["name"]: c["points"] for c in rec["checks"]}
-        time_cell = f"  {rec.get('timings', {}).get('total', 0.0):5.1f}s" if seconds else ""
-        status = rec["status"] + (" (tampering)" if str(rec.get("reason", "")).startswith("tampering") else "")
-        lines.append(f"{rec['submission']:<{width}}  {rec['score']:>2}/{rec['max_score']:<2}  "
-                     + cells(points.get(n, 0) for n in checks) + f"{time_cell}  {status}")
-    lines.append(f"{'(max)':<{width}}  {R.max_score():>2}/{R.max_score():<2}  "
-                 + cells(c.points for c in checks.values()))
-    return "\n".join(lines)
-
-
-def feedback_text(record: dict) -> str:
-    """The Markdown feedback file of one submission: its score, then each check with its points and feedback."""
-    titles = {name: check.title for name, check in R.checks().items()}
-    lines = [f"# Class visualization: feedback for {record['submission']}", "",
-             f"**Score: {record['score']} / {record['max_score']}** ({record['status']})"]
-    texts = {check["feedback"] for check in record["checks"]}
-    if record["status"] != "graded" and len(texts) == 1:  # unreadable, missing, grader error: say why once
-        lines += ["", texts.pop() or record.get("reason") or "(no message)", "",
-                  "Every check: 0 points (" + ", ".join(f"{c['name']} 0 / {c['max_points']}" for c in record["checks"])
-                  + ")."]
-        return "\n".join(lines) + "\n"
-    if record.get("reason"):
-        lines.append(f"\n{record['reason']}")
-    for check in record["checks"]:
-        mark = "passed" if check["passed"] else "not passed"
-        lines += ["", f"## {check['name']}: {check['points']} / {check['max_points']} ({mark})", "",
-                  f"*{titles.get(check['name'], check['name'])}.*", "", check["feedback"] or "(no message)"]
-    return "\n".join(lines) + "\n"
+from .reports import report, summary_table
+from .store import (_signature, atomic_write, error_record, load_result, missing_record, output_key, write_result,
+                    write_tables)
+from .submissions import Submission, discover
 
 
 @dataclass(frozen=True)
@@ -532,12 +197,6 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options
     return rows, problems
 
 
-def write_tables(out: Path, records: list[dict]) -> None:
-    """``grades.csv`` and ``summary.txt`` of these records (by submission id)."""
-    atomic_write(Path(out) / "grades.csv", csv_text(records))
-    atomic_write(Path(out) / "summary.txt", summary_table(records) + "\n")
-
-
 def merge_outputs(outs, out, visibility: str = "visible") -> tuple[list[dict], list[str]]:
     """Combine the output folders of several shards (or machines) into ``out``: every result whose signature is
     valid for its own folder is signed again for ``out`` with its Gradescope and feedback files, then one
@@ -635,26 +294,6 @@ def main_grade(args) -> int:
         print(f"{len(rows)} submission(s){where} in {time.monotonic() - started:.1f} s; results in {args.out}; "
               f"{summary()}")
     return report(records, problems)
-
-
-def report(records: list[dict], problems: list[str]) -> int:
-    """Print the problems and the submissions that need a look (missing, unreadable, tampering, grader errors)
-    on stderr; the exit status: 2 when nothing was graded because of problems, 1 with problems, else 0."""
-    for problem in problems:
-        print(f"[autograder] {problem}", file=sys.stderr)
-    for what, chosen in (
-            ("submission folder(s) without a notebook (recorded with 0 points)",
-             [r for r in records if r.get("status") == "missing"]),
-            ("unreadable notebook(s) (recorded with 0 points; see their reason, ask the student for the file again)",
-             [r for r in records if r.get("status") == "unreadable"]),
-            ("submission(s) caught tampering (see their reason)",
-             [r for r in records if str(r.get("reason", "")).startswith("tampering detected")]),
-            ("submission(s) hit a grader error (recorded, not the students' fault; see their reason and regrade "
-             "after a fix)", [r for r in records if r.get("status") == "error"])):
-        if chosen:
-            print(f"[autograder] {len(chosen)} {what}: " + ", ".join(r["submission"] for r in chosen),
-                  file=sys.stderr)
-    return 2 if problems and not records else (1 if problems else 0)
 
 
 def main_merge(args) -> int:

@@ -20,12 +20,12 @@ unprivileged user that cannot read the source, submission and results folders
 from __future__ import annotations
 
 import json
-import os
 import time
 import zipfile
 from pathlib import Path
 
 from . import results as R
+from .store import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("autograder", "classviz", "classviz_reference")
@@ -123,12 +123,6 @@ def build_zip(out, visibility: str = "visible") -> list[str]:
     return sorted(files)
 
 
-def _write(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _failed(output: str, visibility: str, status: str = "failed") -> dict:
     """A results.json with every check failed for one reason (the submission or the grading could not go on)."""
     record = {"submission": "submission", "status": status, "reason": output, "checks": R.all_failed(output),
@@ -149,10 +143,11 @@ def run(root, weights=None) -> dict:
     except (OSError, ValueError):
         config = {}
     visibility = config.get("visibility", "visible")
-    _write(target, _failed("grading did not finish (it was stopped or ran out of time); please tell your "
+    write_json(target, _failed("grading did not finish (it was stopped or ran out of time); please tell your "
                            "instructor", visibility, "error"))
     try:
-        from .batch import Options, Submission, find_notebook, run_hidden_tests
+        from .batch import Options, run_hidden_tests
+        from .submissions import Submission, find_notebook
         from .isolation import close_to_students
 
         notebook, note = find_notebook(root / "submission")
@@ -171,7 +166,7 @@ def run(root, weights=None) -> dict:
         data = _failed(f"the grader itself failed ({type(exc).__name__}); this is not a mistake in your notebook, "
                        "please tell your instructor", visibility, "error")
     data["execution_time"] = int(round(time.monotonic() - started))
-    _write(target, data)
+    write_json(target, data)
     return data
 
 

@@ -108,7 +108,7 @@ def pre_convert_hook(assignment: str, student: str, notebooks: list, **_) -> Non
         return
     if not notebooks:
         return
-    from .batch import _choose
+    from .submissions import _choose
 
     chosen, _ = _choose([Path(p) for p in notebooks])
     target = chosen.parent / f"{assignment}.ipynb"
@@ -249,8 +249,9 @@ def find_result(course: CourseDirectory, student: str, assignment: str, notebook
     """The standalone grader's signed result for this student's submitted notebook, as it is now, else None.
 
     A result's id is the student's (or ``student__assignment`` in a tree of several assignments, see
-    :func:`autograder.batch.discover`); the tree is searched only when neither id has the result."""
-    from .batch import Submission, _safe, discover, load_result
+    :func:`autograder.submissions.discover`); the tree is searched only when neither id has the result."""
+    from .store import load_result
+    from .submissions import Submission, _safe, discover
 
     file = _submitted(course, student, assignment) / f"{notebook}.ipynb"
     out = _results_dir(course)

@@ -49,12 +49,12 @@ class GradingFailed(RuntimeError):
 
 def find_notebook(folder=None) -> Path:
     """The notebook being validated: ``$AUTOGRADER_NOTEBOOK``, else the one the standalone grader would pick in
-    ``folder`` (default: the current folder; :func:`autograder.batch.find_notebook`).
+    ``folder`` (default: the current folder; :func:`autograder.submissions.find_notebook`).
 
     Raises:
         FileNotFoundError: no such notebook.
     """
-    from .batch import find_notebook as choose
+    from .submissions import find_notebook as choose
 
     override = os.environ.get(NOTEBOOK_ENV)
     if override:

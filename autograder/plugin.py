@@ -23,15 +23,13 @@ Options (besides pytest's own, e.g. ``-k gradient_sign``, ``--junitxml``, ``--pd
 
 from __future__ import annotations
 
-import json
-import os
 import time
-import traceback
 from pathlib import Path
 
 import pytest
 
 from . import results as R
+from .store import write_json
 
 HIDDEN_TESTS = R.HIDDEN_TESTS
 _GRADING = pytest.StashKey()
@@ -158,14 +156,6 @@ def record_of(config) -> dict | None:
     """The record of the run of ``config`` once the session has finished (None before, or without --submission)."""
     grading = config.stash.get(_GRADING, None)
     return None if grading is None else grading.written
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write JSON through a temporary file in the same folder and a rename (never half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class Grading:

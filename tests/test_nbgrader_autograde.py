@@ -91,7 +91,8 @@ def test_a_signed_result_is_reused_only_for_the_same_notebook_bytes(tmp_path):
 
     from nbgrader.coursedir import CourseDirectory
 
-    from autograder.batch import Submission, write_result
+    from autograder.store import write_result
+    from autograder.submissions import Submission
     from autograder.nbgrader_autograde import find_result
 
     course = CourseDirectory(root=str(tmp_path))

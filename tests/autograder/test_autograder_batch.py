@@ -8,7 +8,9 @@ import nbformat
 import pytest
 
 from autograder import results as R
-from autograder.batch import discover, feedback_text, grade_batch, report, summary_table
+from autograder.batch import grade_batch
+from autograder.reports import feedback_text, report, summary_table
+from autograder.submissions import discover
 from autograder.results import GRADER_VERSION, gradescope
 from autograder.results import sha256 as _sha256
 from autograder.nbgrader_bridge import find_notebook

@@ -12,7 +12,9 @@ import time
 import nbformat
 
 from autograder import results as R
-from autograder.batch import discover, grade_batch, load_result, output_key, separate_native_stderr
+from autograder.batch import grade_batch
+from autograder.store import load_result, output_key
+from autograder.submissions import discover
 from autograder.results import GRADER_VERSION
 from autograder.results import sha256 as _sha256
 from autograder.isolation import OWNER_FILE, SANDBOX_PREFIX, SandboxDir, clean_stale_sandboxes

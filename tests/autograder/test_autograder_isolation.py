@@ -32,7 +32,7 @@ import pytest
 import corpus
 import hostile
 from autograder import isolation
-from autograder.batch import KEY_FILE, output_key
+from autograder.store import KEY_FILE, output_key
 from autograder.isolation import AUDIT_HOOK_ONLY, NAMESPACES, STUDENT_UIDS, USER, choose, closing
 from autograder.isolation.base import visible_paths
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.batch import output_key
+from autograder.store import output_key
 from autograder.isolation import AUDIT_HOOK_ONLY, NAMESPACES, Limits, StudentProcess, StudentProcessError, choose, \
     prepare_sandbox
 
