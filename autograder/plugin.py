@@ -236,7 +236,8 @@ class Grading:
             self.sandbox_dir = None
 
     def references(self):
-        from .references import preload_model, references_for
+        from .reference_store import references_for
+        from .references import preload_model
 
         began = time.monotonic()
         try:

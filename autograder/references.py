@@ -3,7 +3,7 @@
 Rule of this module: (SqueezeNet 1.1, the linear stand-in) => every input a check sends to a student process
 and every value the check compares with, computed once per grader process with the reference solution
 (:mod:`classviz_reference`, never given to a student process) and reused for all submissions
-(:func:`references_for`; stored and verified by :mod:`autograder.reference_store`, so a grader process needs
+(:func:`autograder.reference_store.references_for`; stored and verified by :mod:`autograder.reference_store`, so a grader process needs
 TensorFlow only when it builds them or scores images). Every input comes from a fixed seed, so two grader runs send
 the same inputs.
 :meth:`References.build` also checks that the reference earns the score-increase check's margins, and raises
@@ -116,7 +116,8 @@ def _softmax(scores):
 
 
 class References:
-    """Test inputs and reference values; built once per version key and stored (:func:`references_for`)."""
+    """Test inputs and reference values; built once per version key and stored
+    (:func:`autograder.reference_store.references_for`)."""
 
     def __init__(self):
         self.real_cases: list[LossCase] = []
@@ -335,14 +336,6 @@ def preload_model(weights, threads: int = 1) -> None:
             pass
 
     threading.Thread(target=load, name="grader-model", daemon=True).start()
-
-
-def references_for(weights, threads: int = 1) -> References:
-    """The :class:`References` for a weights folder: stored, verified and rebuilt when needed
-    (:func:`autograder.reference_store.references_for`), kept for every later submission graded by this process."""
-    from .reference_store import references_for as stored
-
-    return stored(weights, threads)
 
 
 @contextlib.contextmanager

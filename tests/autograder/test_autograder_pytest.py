@@ -36,7 +36,7 @@ def test_a_grader_bug_is_a_grader_error_never_the_students_mistake(tmp_path):
     """The references break (a stand-in for any bug of the grader): every check is a grader error, the row and the
     feedback say so, and the student is told it is not their mistake."""
     (tmp_path / "broken_grader.py").write_text(
-        "import autograder.references as r\n"
+        "import autograder.reference_store as r\n"
         "def pytest_configure(config):\n"
         "    def broken(*args, **kwargs):\n"
         "        raise RuntimeError('the reference values could not be built')\n"
