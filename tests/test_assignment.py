@@ -438,7 +438,8 @@ def answers_of(snippet, folder: Path) -> str:
 
 
 @pytest.mark.weights
-@pytest.mark.parametrize("name", sorted(SNIPPETS))
+@pytest.mark.parametrize("name", [n if n in CORPUS.CORE else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(SNIPPETS)])
 def test_public_checks_never_fail_a_check_the_grader_passes(squeezenet, name, tmp_path, capfd):
     import logging
     import warnings

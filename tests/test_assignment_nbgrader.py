@@ -1,8 +1,9 @@
 """The assignment through real nbgrader and Jupyter kernels: validate, headless execution, autograde end to end.
 
-Every test here starts Jupyter kernels that import TensorFlow and load the pretrained SqueezeNet 1.1, so all are
-``slow`` and ``weights``. nbgrader runs from the repository root (its ``nbgrader_config.py``) on temporary
-copies, so nothing is written into ``solutions/`` or ``assignment/``.
+Every test here starts Jupyter kernels or the grader, which import TensorFlow and load the pretrained SqueezeNet
+1.1 (``weights``). The nbgrader course end to end and the release run on every test run; validate, the headless
+run of the source notebook and the Colab setup are ``slow``. nbgrader runs from the repository root (its
+``nbgrader_config.py``) on temporary copies, so nothing is written into ``solutions/`` or ``assignment/``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 import build_assignment  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.weights]
+pytestmark = pytest.mark.weights
 
 NAME = "class_visualization"
 SOURCE_NB = REPO / "solutions" / NAME / f"{NAME}.ipynb"
@@ -89,12 +90,14 @@ def edited_read_only_cell(cell_id, code):
 
 # --- validate -------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_validate_passes_on_the_source(tmp_path, weights_dir):
     shutil.copytree(SOURCE_NB.parent, tmp_path / NAME)
     out = nbgrader("validate", str(tmp_path / NAME / f"{NAME}.ipynb"))
     assert "Success! Your notebook passes all the tests." in out, out
 
 
+@pytest.mark.slow
 def test_validate_invert_fails_every_graded_cell_of_the_release(tmp_path, weights_dir):
     shutil.copytree(RELEASE, tmp_path / NAME)
     out = nbgrader("validate", "--invert", str(tmp_path / NAME / f"{NAME}.ipynb"))
@@ -103,6 +106,7 @@ def test_validate_invert_fails_every_graded_cell_of_the_release(tmp_path, weight
 
 # --- headless execution of the source -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_source_notebook_runs_headless_and_makes_a_tarantula(tmp_path, squeezenet, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
@@ -417,6 +421,7 @@ def mount(path):
 '''
 
 
+@pytest.mark.slow
 def test_setup_cell_on_colab_mounts_drive_and_runs_from_the_uploaded_folder(tmp_path, weights_dir):
     """The release folder uploaded to "My Drive": the setup cell mounts the Drive, moves into the folder, imports
     the folder's classviz and loads the model (Colab's /content is a temporary folder here)."""

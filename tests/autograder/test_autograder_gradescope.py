@@ -102,7 +102,6 @@ def grade(root: Path, env: dict, notebook: Path | None, wrap=list):
 
 
 @pytest.mark.weights
-@pytest.mark.slow
 def test_uploaded_autograder_grades_four_submissions(tmp_path, weights_dir):
     root = tmp_path / "autograder"
     gradescope.build_zip(tmp_path / "autograder.zip", "visible")

@@ -24,7 +24,6 @@ from autograder.store import output_key
 from autograder.isolation import AUDIT_HOOK_ONLY, NAMESPACES, Limits, StudentProcess, StudentProcessError, choose, \
     prepare_sandbox
 
-pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 LOSS = "class_visualization_loss_and_gradient"
 HIDDEN_TESTS = REPO / "autograder" / "hidden_tests" / "test_class_visualization.py"
