@@ -83,26 +83,39 @@ exit 0
 """
 
 
+def pins(names, path: Path = ROOT / "requirements.txt", fix: str = "") -> list[str]:
+    """The lines of a requirements file (the repository's) that pin ``names`` (``name==version``, environment
+    markers kept), in the order of ``names``; the one reader of those pins (Gradescope's zip, the student release).
+
+    Raises:
+        ValueError: a name has no ``==`` pin there (the message ends with ``fix``).
+    """
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        requirement = Requirement(line) if line else None
+        if requirement and any(spec.operator == "==" for spec in requirement.specifier):
+            found[canonicalize_name(requirement.name)] = line
+    missing = [name for name in names if canonicalize_name(name) not in found]
+    if missing:
+        raise ValueError(f"requirements.txt pins no version of {missing}{fix}")
+    return [found[canonicalize_name(name)] for name in names]
+
+
 def requirements() -> str:
     """The pinned grading requirements (:data:`GRADING_REQUIREMENTS`) from the repository's requirements.txt."""
-    pins = {}
-    for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if "==" in line:
-            pins[line.split("==", 1)[0].strip().lower()] = line
-    missing = [name for name in GRADING_REQUIREMENTS if name not in pins]
-    if missing:
-        raise ValueError(f"requirements.txt pins no version of {missing}")
-    return "".join(pins[name] + "\n" for name in GRADING_REQUIREMENTS)
+    return "".join(line + "\n" for line in pins(GRADING_REQUIREMENTS))
 
 
-def build_zip(out, visibility: str = "visible") -> list[str]:
+def build_zip(out, visibility: str = R.VISIBILITIES[0]) -> list[str]:
     """Write the autograder zip; returns the names it holds.
 
     Args:
         out: the zip file to write (its folder is created).
-        visibility: Gradescope visibility of every test (``visible``, ``hidden``, ``after_due_date``,
-            ``after_published``).
+        visibility: Gradescope visibility of every test (one of :data:`autograder.results.VISIBILITIES`).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +155,7 @@ def run(root, weights=None) -> dict:
         config = json.loads((root / "source" / CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         config = {}
-    visibility = config.get("visibility", "visible")
+    visibility = config.get("visibility", R.VISIBILITIES[0])
     write_json(target, _failed("grading did not finish (it was stopped or ran out of time); please tell your "
                            "instructor", visibility, "error"))
     try:
@@ -163,8 +176,8 @@ def run(root, weights=None) -> dict:
             if note:
                 data["output"] += f"\n{note}"
     except Exception as exc:  # noqa: BLE001 - a grader bug still ends in a valid result
-        data = _failed(f"the grader itself failed ({type(exc).__name__}); this is not a mistake in your notebook, "
-                       "please tell your instructor", visibility, "error")
+        data = _failed(R.grader_failed(f"({type(exc).__name__})", ", please tell your instructor"), visibility,
+                       "error")
     data["execution_time"] = int(round(time.monotonic() - started))
     write_json(target, data)
     return data

@@ -284,8 +284,7 @@ class GradeWithHiddenTests(NbGraderPreprocessor):
             run_batch(course, info["assignment"], glob_escape(info["student"]), self.jobs, self.timeout, self.log)
             record = find_result(course, info["student"], info["assignment"], info["notebook"])
         if record is None:
-            why = ("the grader itself failed on this notebook (no result); this is not a mistake in your notebook;"
-                   " your instructor will regrade it")
+            why = R.grader_failed("on this notebook (no result)", "; your instructor will regrade it")
             record = {"checks": R.all_failed(why), "status": "error", "reason": why}
             self.log.error("%s: the hidden grader gave no result; see %s", info["student"],
                            _results_dir(course) / "nbgrader-batch.log")
