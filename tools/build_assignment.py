@@ -37,11 +37,13 @@ import tempfile
 from pathlib import Path
 
 from autograder.gradescope import pins
+from autograder.submissions import ASSIGNMENT_NOTEBOOK
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIR = ROOT / "solutions"
 RELEASE_DIR = ROOT / "assignment"
-ASSIGNMENTS = ("class_visualization",)
+ASSIGNMENTS = (Path(ASSIGNMENT_NOTEBOOK).stem,)
+"""The assignments built; each one's notebook is the one the grader looks for in a submission."""
 
 RELEASE_REQUIREMENTS = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "matplotlib", "pillow", "tqdm", "notebook",
                         "ipykernel")
