@@ -31,7 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("autograder", "classviz", "classviz_reference")
 GRADING_REQUIREMENTS = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "pillow", "tqdm", "ipython", "pytest")
 """The packages grading imports (pinned as in the repository's requirements.txt)."""
-DEFAULT_VENV = "/opt/classviz-venv"
 CONFIG = "gradescope.json"
 
 SETUP_SH = r"""#!/usr/bin/env bash

@@ -239,7 +239,7 @@ def wrapped(text: str) -> list[str]:
 def check_outputs(check: dict) -> list:
     """A graded cell's outputs for one check of a record: stdout when it earned its full points, else an error
     (nbgrader then scores the cell 0). The feedback appears once."""
-    head = f"{check['name']}: {check['points']}/{check['max_points']} points -- {check['feedback']}"
+    head = R.check_line(check["name"], check["points"], check["max_points"], check["feedback"])
     if check["passed"] and check["points"] == check["max_points"]:
         return [nbformat.v4.new_output("stream", name="stdout", text="\n".join(wrapped(head)) + "\n")]
     return [nbformat.v4.new_output("error", ename="CheckFailed", evalue=check["name"], traceback=wrapped(head))]

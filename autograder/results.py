@@ -87,6 +87,11 @@ def grader_failed(where: str, then: str = "") -> str:
     return f"the grader itself failed {where}; this is not a mistake in your notebook{then}"
 
 
+def check_line(name: str, points, max_points, text: str) -> str:
+    """``name: points/max_points points -- text``, a check's verdict as nbgrader's graded cells show it."""
+    return f"{name}: {points}/{max_points} points -- {text}"
+
+
 def all_failed(feedback: str) -> list[dict]:
     """Every check failed with the same feedback (a submission that could not be graded at all)."""
     return [check_result(name, False, feedback) for name in checks()]
