@@ -630,3 +630,11 @@ def test_the_stand_in_has_the_networks_image_size():
     from classviz import IMAGE_SIZE
 
     assert IMAGE_SHAPE == (IMAGE_SIZE, IMAGE_SIZE, 3)
+
+
+def test_the_docstrings_that_state_the_total_state_the_hidden_tests_total():
+    import autograder
+
+    total = R.max_score()
+    assert f"{total} points" in hidden.__doc__ and f"{total} points" in autograder.__doc__
+    assert f"(1 of {total})" in hidden.test_tf_function.__doc__ and R.checks()["tf_function"].points == 1
