@@ -10,6 +10,9 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .isolation.limits import DEFAULT_MEMORY_GB
+    from .results import VISIBILITIES
+
     parser = argparse.ArgumentParser(prog="python -m autograder",
                                      description="Hidden grader of the class visualization assignment.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -24,11 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--weights", default=None, help="SqueezeNet weights folder (default: classviz's)")
     grade.add_argument("--timeout-scale", type=float, default=1.0,
                        help="multiply every time limit (slow machines > 1; default 1)")
-    grade.add_argument("--memory-gb", type=float, default=8.0,
-                       help="address-space limit of each student process in GB (default 8)")
-    grade.add_argument("--visibility", default="visible",
-                       choices=["visible", "hidden", "after_due_date", "after_published"],
-                       help="Gradescope visibility of the tests (default visible)")
+    grade.add_argument("--memory-gb", type=float, default=float(DEFAULT_MEMORY_GB),
+                       help=f"address-space limit of each student process in GB (default {DEFAULT_MEMORY_GB})")
+    grade.add_argument("--visibility", default=VISIBILITIES[0], choices=VISIBILITIES,
+                       help=f"Gradescope visibility of the tests (default {VISIBILITIES[0]})")
     grade.add_argument("--shard", metavar="I/N", help="grade only shard I of N (1 <= I <= N; the same split on "
                                                      "every machine), then combine with `merge`")
     grade.add_argument("--students", metavar="GLOB", help="in an nbgrader tree, only the students whose folder "
@@ -40,15 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
                                        "results (the same as one run over all the submissions).")
     merge.add_argument("outs", nargs="+", metavar="OUT", help="output folders of the shards")
     merge.add_argument("--out", required=True, help="the combined output folder (created)")
-    merge.add_argument("--visibility", default="visible",
-                       choices=["visible", "hidden", "after_due_date", "after_published"])
+    merge.add_argument("--visibility", default=VISIBILITIES[0], choices=VISIBILITIES)
     gs = sub.add_parser("gradescope", help="build the Gradescope autograder zip",
                         description="Write autograder.zip (setup.sh and run_autograder at its root) to upload as a "
                                     "Gradescope programming assignment's autograder.")
     gs.add_argument("--out", default="autograder.zip", help="the zip to write (default autograder.zip)")
-    gs.add_argument("--visibility", default="visible",
-                    choices=["visible", "hidden", "after_due_date", "after_published"],
-                    help="when students see each check's result and feedback (default visible)")
+    gs.add_argument("--visibility", default=VISIBILITIES[0], choices=VISIBILITIES,
+                    help=f"when students see each check's result and feedback (default {VISIBILITIES[0]})")
     run = sub.add_parser("run-gradescope", help="grade ROOT/submission into ROOT/results/results.json "
                                                 "(what the zip's run_autograder runs)")
     run.add_argument("--root", default="/autograder", help="Gradescope's folder (default /autograder)")

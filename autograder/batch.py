@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import results as R
+from .isolation.limits import DEFAULT_MEMORY_GB
 from .reports import report, summary_table
 from .store import (_signature, atomic_write, error_record, load_result, missing_record, output_key, write_result,
                     write_tables)
@@ -37,7 +38,7 @@ class Options:
     """How each submission is graded (the hidden tests' options, see :mod:`autograder.plugin`)."""
     weights: str | None = None
     timeout_scale: float = 1.0
-    memory_gb: float = 8.0
+    memory_gb: float = float(DEFAULT_MEMORY_GB)
     protected: tuple = ()
     """Paths closed to the student in the unprivileged-user mode (:func:`autograder.isolation.close_to_students`)."""
     extra: tuple = field(default_factory=tuple)
@@ -129,7 +130,7 @@ def shard_of(submission_id: str, shards: int) -> int:
 
 
 def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options | None = None,
-                visibility: str = "visible", progress=None, grade=None, shard: tuple[int, int] | None = None,
+                visibility: str = R.VISIBILITIES[0], progress=None, grade=None, shard: tuple[int, int] | None = None,
                 students: str | None = None, assignment: str | None = None):
     """Grade every submission in ``paths`` into the folder ``out``.
 
@@ -197,7 +198,7 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options
     return rows, problems
 
 
-def merge_outputs(outs, out, visibility: str = "visible") -> tuple[list[dict], list[str]]:
+def merge_outputs(outs, out, visibility: str = R.VISIBILITIES[0]) -> tuple[list[dict], list[str]]:
     """Combine the output folders of several shards (or machines) into ``out``: every result whose signature is
     valid for its own folder is signed again for ``out`` with its Gradescope and feedback files, then one
     ``grades.csv`` and ``summary.txt`` -- the same bytes as one run over the same submissions.

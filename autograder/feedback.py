@@ -11,6 +11,8 @@ import ast
 
 import numpy as np
 
+from classviz.tf_compile import PITFALLS as _TABLE
+
 from .child import LOSS, UPDATE
 
 # ---- a call that gave no usable output ------------------------------------------------------------------------
@@ -262,19 +264,10 @@ def step_contract(call, X, what: str) -> str | None:
 
 # ---- TensorFlow 2 pitfalls, read in the student's code ---------------------------------------------------------
 
-PITFALLS = {
-    "tf.constant": "`tf.constant(...)` on X: it cannot take the symbolic tensor a compiled (tf.function) graph "
-                   "passes in, and a new constant is not watched by the tape; use `tf.convert_to_tensor(X, "
-                   "dtype=tf.float32)` instead",
-    ".numpy()": "`.numpy()` inside the function: it leaves TensorFlow (no gradient flows through it, and it cannot "
-                "run while the function is compiled); keep everything from X to the loss in TensorFlow operations",
-    "model.predict": "`model.predict(...)`: it returns a NumPy array, so no gradient flows through it (and it "
-                     "cannot run inside tf.function); call `model(X)` instead",
-    "float()": "`float(...)` on a tensor: it turns the loss into a Python number (no gradient, and it cannot run "
-               "while the function is compiled); keep the loss a tf.Tensor",
-}
-"""The common TensorFlow 2 mistakes that lose the gradient, and what to write instead (named when a gradient is
-missing; a tracing error names its own with :data:`classviz.visualize.COMPILE_PITFALLS`)."""
+_LOST = {p.name: p.lost for p in _TABLE if p.lost}
+PITFALLS = {name: _LOST[name] for name in ("tf.constant", ".numpy()", "model.predict", "float()")}
+"""The TensorFlow 2 mistakes that lose the gradient and what to write instead (:data:`classviz.tf_compile.PITFALLS`),
+in the order the feedback names them."""
 
 
 def pitfalls(source: str) -> list[str]:

@@ -31,85 +31,52 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("autograder", "classviz", "classviz_reference")
 GRADING_REQUIREMENTS = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "pillow", "tqdm", "ipython", "pytest")
 """The packages grading imports (pinned as in the repository's requirements.txt)."""
-DEFAULT_VENV = "/opt/classviz-venv"
 CONFIG = "gradescope.json"
 
-SETUP_SH = r"""#!/usr/bin/env bash
-# Gradescope runs this once, as root, when it builds the autograder image (this zip is in /autograder/source).
-# It installs the pinned grading packages into a virtual environment OUTSIDE /autograder/source (the student's
-# process must be able to run Python, never to read the source folder) and fetches the SqueezeNet 1.1 weights,
-# each file checked by SHA-256. Offline: CLASSVIZ_WEIGHTS_MIRROR=/path/to/squeezenet1.1_nchw.
-set -euo pipefail
-SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-VENV="${CLASSVIZ_VENV:-/opt/classviz-venv}"
-PYTHON="${PYTHON:-python3}"
-supported() { "$1" -c 'import sys, ensurepip, venv; sys.exit(not ((3, 11) <= sys.version_info[:2] <= (3, 12)))' \
-    >/dev/null 2>&1; }
-if supported "$VENV/bin/python"; then
-    PYTHON="$VENV/bin/python"  # set up before: reuse it
-elif ! supported "$PYTHON"; then  # the pinned packages need Python 3.11-3.12 (Ubuntu 24.04 has 3.12; 22.04: 3.10)
-    apt-get update -q
-    if apt-cache show python3.12-venv >/dev/null 2>&1; then PY=python3.12; else PY=python3.11; fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$PY" "$PY-venv"
-    PYTHON="$PY"
-fi
-if ! supported "$PYTHON"; then
-    echo "setup.sh: the grading packages need Python 3.11-3.12; choose the Ubuntu 24.04 base image" >&2
-    exit 1
-fi
-if [ ! -x "$VENV/bin/python" ]; then
-    "$PYTHON" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SOURCE/requirements.txt"
-cd "$SOURCE"
-"$VENV/bin/python" -m classviz fetch-weights --dest "$SOURCE/datasets/squeezenet1.1_nchw" --quiet
-# the hidden checks' reference values, built once here (not once per submission), verified before each use
-TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -m autograder references --weights "$SOURCE/datasets/squeezenet1.1_nchw"
-echo "setup.sh: grading environment in $VENV, weights in $SOURCE/datasets/squeezenet1.1_nchw"
-"""
+SCRIPTS = Path(__file__).resolve().parent / "gradescope_files"
+"""``setup.sh`` and ``run_autograder``, put at the zip's root (Gradescope runs them; their comments say when)."""
 
-RUN_AUTOGRADER = r"""#!/usr/bin/env bash
-# Gradescope runs this for each submission: it grades the notebook in /autograder/submission into
-# /autograder/results/results.json (AUTOGRADER_ROOT stands in for /autograder in tests).
-ROOT="${AUTOGRADER_ROOT:-/autograder}"
-VENV="${CLASSVIZ_VENV:-/opt/classviz-venv}"
-mkdir -p "$ROOT/results"
-cd "$ROOT/source" && TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -m autograder run-gradescope --root "$ROOT"
-status=$?
-if [ ! -s "$ROOT/results/results.json" ]; then  # Python could not even start: still a valid result
-    printf '{"score": 0, "output": "The autograder could not run (exit status %s); please tell your instructor.", "output_format": "text", "tests": []}\n' "$status" > "$ROOT/results/results.json"
-fi
-exit 0
-"""
+
+def pins(names, path: Path = ROOT / "requirements.txt", fix: str = "") -> list[str]:
+    """The lines of a requirements file (the repository's) that pin ``names`` (``name==version``, environment
+    markers kept), in the order of ``names``; the one reader of those pins (Gradescope's zip, the student release).
+
+    Raises:
+        ValueError: a name has no ``==`` pin there (the message ends with ``fix``).
+    """
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        requirement = Requirement(line) if line else None
+        if requirement and any(spec.operator == "==" for spec in requirement.specifier):
+            found[canonicalize_name(requirement.name)] = line
+    missing = [name for name in names if canonicalize_name(name) not in found]
+    if missing:
+        raise ValueError(f"requirements.txt pins no version of {missing}{fix}")
+    return [found[canonicalize_name(name)] for name in names]
 
 
 def requirements() -> str:
     """The pinned grading requirements (:data:`GRADING_REQUIREMENTS`) from the repository's requirements.txt."""
-    pins = {}
-    for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if "==" in line:
-            pins[line.split("==", 1)[0].strip().lower()] = line
-    missing = [name for name in GRADING_REQUIREMENTS if name not in pins]
-    if missing:
-        raise ValueError(f"requirements.txt pins no version of {missing}")
-    return "".join(pins[name] + "\n" for name in GRADING_REQUIREMENTS)
+    return "".join(line + "\n" for line in pins(GRADING_REQUIREMENTS))
 
 
-def build_zip(out, visibility: str = "visible") -> list[str]:
+def build_zip(out, visibility: str = R.VISIBILITIES[0]) -> list[str]:
     """Write the autograder zip; returns the names it holds.
 
     Args:
         out: the zip file to write (its folder is created).
-        visibility: Gradescope visibility of every test (``visible``, ``hidden``, ``after_due_date``,
-            ``after_published``).
+        visibility: Gradescope visibility of every test (one of :data:`autograder.results.VISIBILITIES`).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    files = {"setup.sh": (SETUP_SH, 0o755), "run_autograder": (RUN_AUTOGRADER, 0o755),
-             "requirements.txt": (requirements(), 0o644),
-             CONFIG: (json.dumps({"visibility": visibility, "grader_version": R.GRADER_VERSION}, indent=1) + "\n",
-                      0o644)}
+    files = {name: ((SCRIPTS / name).read_bytes(), 0o755) for name in ("setup.sh", "run_autograder")}
+    files |= {"requirements.txt": (requirements(), 0o644),
+              CONFIG: (json.dumps({"visibility": visibility, "grader_version": R.GRADER_VERSION}, indent=1) + "\n",
+                       0o644)}
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
@@ -142,7 +109,7 @@ def run(root, weights=None) -> dict:
         config = json.loads((root / "source" / CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         config = {}
-    visibility = config.get("visibility", "visible")
+    visibility = config.get("visibility", R.VISIBILITIES[0])
     write_json(target, _failed("grading did not finish (it was stopped or ran out of time); please tell your "
                            "instructor", visibility, "error"))
     try:
@@ -163,8 +130,8 @@ def run(root, weights=None) -> dict:
             if note:
                 data["output"] += f"\n{note}"
     except Exception as exc:  # noqa: BLE001 - a grader bug still ends in a valid result
-        data = _failed(f"the grader itself failed ({type(exc).__name__}); this is not a mistake in your notebook, "
-                       "please tell your instructor", visibility, "error")
+        data = _failed(R.grader_failed(f"({type(exc).__name__})", ", please tell your instructor"), visibility,
+                       "error")
     data["execution_time"] = int(round(time.monotonic() - started))
     write_json(target, data)
     return data

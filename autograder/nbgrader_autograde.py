@@ -239,7 +239,7 @@ def wrapped(text: str) -> list[str]:
 def check_outputs(check: dict) -> list:
     """A graded cell's outputs for one check of a record: stdout when it earned its full points, else an error
     (nbgrader then scores the cell 0). The feedback appears once."""
-    head = f"{check['name']}: {check['points']}/{check['max_points']} points -- {check['feedback']}"
+    head = R.check_line(check["name"], check["points"], check["max_points"], check["feedback"])
     if check["passed"] and check["points"] == check["max_points"]:
         return [nbformat.v4.new_output("stream", name="stdout", text="\n".join(wrapped(head)) + "\n")]
     return [nbformat.v4.new_output("error", ename="CheckFailed", evalue=check["name"], traceback=wrapped(head))]
@@ -284,8 +284,7 @@ class GradeWithHiddenTests(NbGraderPreprocessor):
             run_batch(course, info["assignment"], glob_escape(info["student"]), self.jobs, self.timeout, self.log)
             record = find_result(course, info["student"], info["assignment"], info["notebook"])
         if record is None:
-            why = ("the grader itself failed on this notebook (no result); this is not a mistake in your notebook;"
-                   " your instructor will regrade it")
+            why = R.grader_failed("on this notebook (no result)", "; your instructor will regrade it")
             record = {"checks": R.all_failed(why), "status": "error", "reason": why}
             self.log.error("%s: the hidden grader gave no result; see %s", info["student"],
                            _results_dir(course) / "nbgrader-batch.log")

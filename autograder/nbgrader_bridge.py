@@ -33,7 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .results import HIDDEN_TESTS, checks
+from .results import HIDDEN_TESTS, check_line, checks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_ENV = "AUTOGRADER_NOTEBOOK"
@@ -111,10 +111,10 @@ def check_feedback(record: dict, name: str) -> tuple[int, int, str]:
     """``(points, max_points, text)`` of check ``name`` in a result dict."""
     for check in record.get("checks", []):
         if check.get("name") == name:
-            text = f"{name}: {check['points']}/{check['max_points']} points -- {check['feedback']}"
+            text = check_line(name, check["points"], check["max_points"], check["feedback"])
             return int(check["points"]), int(check["max_points"]), text
     points = checks()[name].points
-    return 0, points, f"{name}: 0/{points} points -- the grader has no result for it"
+    return 0, points, check_line(name, 0, points, "the grader has no result for it")
 
 
 def expected_nbgrader_points(record: dict) -> dict:
@@ -145,7 +145,7 @@ def run_check(name: str) -> None:
     try:
         record = grade_cached(find_notebook())
     except (GradingFailed, FileNotFoundError, OSError, ValueError) as exc:
-        text = f"{name}: 0/{checks()[name].points} points -- the notebook could not be graded: {exc}"
+        text = check_line(name, 0, checks()[name].points, f"the notebook could not be graded: {exc}")
         print(text)
         raise AssertionError(text) from None
     points, max_points, text = check_feedback(record, name)

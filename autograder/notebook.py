@@ -28,7 +28,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .child import GRADED  # noqa: E402 (the two graded function names, shared with the student process)
+from .child import GRADED  # the two graded function names, shared with the student process
+
 MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
 """Larger files are refused (a notebook of the assignment is well under a megabyte without outputs)."""
 
@@ -38,8 +39,14 @@ _CHEAP_BUILTINS = {"int", "float", "str", "bool", "complex", "tuple", "list", "d
                    "len", "abs", "min", "max", "round", "getattr", "isinstance", "sum", "sorted", "zip",
                    "enumerate", "slice", "type", "object", "staticmethod", "classmethod", "property"}
 _SKIPPED_IMPORT_PREFIXES = ("autograder", "__future__")
+_STOP_CALLS = {("sys", "exit"), (None, "exit"), (None, "quit"), ("os", "_exit"), ("os", "abort")}
 _LINE_MAGIC = re.compile(r"^(\s*)(?:[%!]|[\w.\[\], ]+=\s*[%!])")
 _HELP = re.compile(r"^(\s*)[\w.]+\?{1,2}\s*$")
+_DEF_PATTERN = re.compile(r"^\s*(?:def|async\s+def)\s+(" + "|".join(GRADED) + r")\b", re.MULTILINE)
+_HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.+?)[\s#]*$", re.MULTILINE)
+_ANY_DEF = re.compile(r"^(?:async\s+)?def\s+(\w+)", re.MULTILINE)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_ASSIGNS = (ast.Assign, ast.AnnAssign, ast.AugAssign)
 
 
 class NotebookError(Exception):
@@ -66,18 +73,9 @@ class Statement:
 
 @dataclass
 class Extraction:
-    """What :func:`extract` found.
-
-    Attributes:
-        statements: the statements to run, in notebook order.
-        cell_sources: ``{cell index: Python source}`` of the cells that hold selected statements (their line
-            numbers are the statements' line numbers).
-        definitions: ``{graded name: {"cell": i, "line": n}}`` of the definition that wins.
-        syntax_errors: ``[{"cell", "line", "message", "defines": [graded names it mentions]}]``.
-        notes: human-readable remarks (skipped cells, definitions found in markdown cells, ...).
-        code_cells: number of code cells.
-        labels: ``{cell index: how a student finds that cell}`` (:func:`cell_labels`).
-    """
+    """What :func:`extract` found: the statements to run (notebook order), ``{cell index: Python source}`` of
+    the cells holding them, ``{graded name: {"cell", "line"}}`` of the winning definitions, the syntax errors,
+    remarks for the result, the number of code cells and ``{cell index: label}`` (:func:`cell_labels`)."""
     statements: list = field(default_factory=list)
     cell_sources: dict = field(default_factory=dict)
     definitions: dict = field(default_factory=dict)
@@ -96,24 +94,14 @@ class Extraction:
                 "definitions": self.definitions, "syntax_errors": self.syntax_errors, "notes": self.notes}
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Reading the file
-# --------------------------------------------------------------------------------------------------------------
-
 def read_cells(path) -> tuple[list[Cell], list[str]]:
-    """Read a notebook file's cells without validating it against the nbformat schema.
-
-    Args:
-        path: a ``.ipynb`` file (nbformat 3 or 4).
-
-    Returns:
-        ``(cells, notes)``: every cell with its source as one string, and remarks about what was repaired.
+    """A notebook file's cells (nbformat 3 or 4, not validated against the schema), each source one string, and
+    remarks about what was repaired.
 
     Raises:
         NotebookError: missing, empty, too large, not JSON, or JSON without cells.
     """
-    path = Path(path)
-    notes = []
+    path, notes = Path(path), []
     try:
         size = path.stat().st_size
         if size > MAX_NOTEBOOK_BYTES:
@@ -155,10 +143,7 @@ def read_cells(path) -> tuple[list[Cell], list[str]]:
             continue
         cell_type = cell.get("cell_type") if isinstance(cell.get("cell_type"), str) else "unknown"
         source = cell.get(source_key, cell.get("source", ""))
-        if isinstance(source, list):
-            if not all(isinstance(s, str) for s in source):
-                notes.append(f"cell {index} has a malformed source; ignored")
-                continue
+        if isinstance(source, list) and all(isinstance(s, str) for s in source):
             source = "".join(source)
         if not isinstance(source, str):
             notes.append(f"cell {index} has a malformed source; ignored")
@@ -167,17 +152,9 @@ def read_cells(path) -> tuple[list[Cell], list[str]]:
     return cells, notes
 
 
-# --------------------------------------------------------------------------------------------------------------
-# IPython syntax
-# --------------------------------------------------------------------------------------------------------------
-
 def python_source(source: str) -> str | None:
-    """Turn a code cell's IPython source into plain Python with the same line numbers.
-
-    Returns:
-        The Python source, or None for a cell whose cell magic runs something other than Python
-        (``%%bash``, ``%%html``, ``%%writefile``, ...).
-    """
+    """A code cell's IPython source as plain Python with the same line numbers; None for a cell whose cell magic
+    runs something other than Python (``%%bash``, ``%%html``, ``%%writefile``, ...)."""
     lines = source.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None and lines[first].lstrip().startswith("%%"):
@@ -215,32 +192,18 @@ def _parse_cell(source: str):
         return None, code, error
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Selecting statements
-# --------------------------------------------------------------------------------------------------------------
-
 def _bound_names(node) -> set[str]:
     """Names a top-level statement binds."""
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+    if isinstance(node, _DEFS):
         return {node.name}
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         return {"*" if a.name == "*" else (a.asname or a.name.split(".")[0]) for a in node.names}
-    targets = []
-    if isinstance(node, ast.Assign):
-        targets = node.targets
-    elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-        targets = [node.target]
-    names = set()
-    for target in targets:
-        for sub in ast.walk(target):
-            if isinstance(sub, ast.Name):
-                names.add(sub.id)
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, _ASSIGNS) else []
+    names = {sub.id for target in targets for sub in ast.walk(target) if isinstance(sub, ast.Name)}
     if isinstance(node, (ast.Try, ast.If)):
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.stmt):
-                names |= _bound_names(child)
-            elif isinstance(child, ast.ExceptHandler):
-                for stmt in child.body:
+            for stmt in child.body if isinstance(child, ast.ExceptHandler) else [child]:
+                if isinstance(stmt, ast.stmt):
                     names |= _bound_names(stmt)
     return names
 
@@ -250,16 +213,13 @@ def _used_names(node) -> set[str]:
     return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
 
 
-def _call_root(func) -> str | None:
-    while isinstance(func, ast.Attribute):
-        func = func.value
-    return func.id if isinstance(func, ast.Name) else None
-
-
 def _cheap_expression(expr, notebook_classes) -> bool:
     for sub in ast.walk(expr):
         if isinstance(sub, ast.Call):
-            root = _call_root(sub.func)
+            root = sub.func
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            root = root.id if isinstance(root, ast.Name) else None
             if isinstance(sub.func, ast.Name):
                 if root not in _CHEAP_BUILTINS and root not in notebook_classes:
                     return False
@@ -278,12 +238,9 @@ def _cheap_statement(node, notebook_classes) -> bool:
     if isinstance(node, ast.Expr):
         return isinstance(node.value, ast.Constant)
     if isinstance(node, ast.Assign):
-        return _cheap_expression(node.value, notebook_classes) and all(
-            _cheap_expression(t, notebook_classes) for t in node.targets)
-    if isinstance(node, ast.AnnAssign):
+        return all(_cheap_expression(e, notebook_classes) for e in [node.value, *node.targets])
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign)):
         return node.value is None or _cheap_expression(node.value, notebook_classes)
-    if isinstance(node, ast.AugAssign):
-        return _cheap_expression(node.value, notebook_classes)
     if isinstance(node, ast.Try):
         return all(_cheap_statement(s, notebook_classes)
                    for s in node.body + node.orelse + node.finalbody + [x for h in node.handlers for x in h.body])
@@ -291,9 +248,6 @@ def _cheap_statement(node, notebook_classes) -> bool:
         return _cheap_expression(node.test, notebook_classes) and all(
             _cheap_statement(s, notebook_classes) for s in node.body + node.orelse)
     return False
-
-
-_STOP_CALLS = {("sys", "exit"), (None, "exit"), (None, "quit"), ("os", "_exit"), ("os", "abort")}
 
 
 def _stops_the_cell(node) -> bool:
@@ -317,21 +271,28 @@ def _skipped_import(node) -> bool:
     return any(m == p or m.startswith(p + ".") for m in modules for p in _SKIPPED_IMPORT_PREFIXES)
 
 
+def _kind(node, notebook_classes) -> str | None:
+    """How a top-level statement may be selected (``def``, ``import``, ``assign``, ``block``), or None: never."""
+    if isinstance(node, _DEFS):
+        return "def"
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return None if _skipped_import(node) else "import"
+    if not isinstance(node, (*_ASSIGNS, ast.Try, ast.If)):
+        return None
+    if _bound_names(node) & set(GRADED) and isinstance(node, (ast.Assign, ast.AnnAssign)):
+        return "assign"  # e.g. f = tf.function(f): a (re)definition of a graded name
+    if _cheap_statement(node, notebook_classes):
+        return "assign" if isinstance(node, _ASSIGNS) else "block"
+    return None
+
+
 def _statement_source(node, code_lines: list[str], code: str) -> tuple[int, str]:
     """(first line, source) of a top-level statement, decorators included; exact segment for simple statements."""
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Try, ast.If, ast.For,
-                         ast.While, ast.With)):
+    if isinstance(node, (*_DEFS, ast.Try, ast.If, ast.For, ast.While, ast.With)):
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         return start, "\n".join(code_lines[start - 1:node.end_lineno]) + "\n"
     segment = ast.get_source_segment(code, node)
     return node.lineno, (segment if segment is not None else code_lines[node.lineno - 1]) + "\n"
-
-
-_DEF_PATTERN = re.compile(r"^\s*(?:def|async\s+def)\s+(" + "|".join(GRADED) + r")\b", re.MULTILINE)
-
-
-_HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.+?)[\s#]*$", re.MULTILINE)
-_ANY_DEF = re.compile(r"^(?:async\s+)?def\s+(\w+)", re.MULTILINE)
 
 
 def cell_labels(cells: list[Cell]) -> dict:
@@ -368,18 +329,9 @@ def cell_labels(cells: list[Cell]) -> dict:
 
 
 def extract(cells: list[Cell]) -> Extraction:
-    """Select the statements to run (see the module docstring).
-
-    Args:
-        cells: the notebook's cells, in notebook order (:func:`read_cells`).
-
-    Returns:
-        An :class:`Extraction`.
-    """
+    """Select the statements to run from a notebook's cells, in notebook order (see the module docstring)."""
     result = Extraction(labels=cell_labels(cells))
-    candidates = []  # (cell, node, code, lines)
-    notebook_classes = set()
-    parsed = []
+    parsed, notebook_classes = [], set()
     for cell in cells:
         if cell.cell_type != "code":
             for name in sorted(set(_DEF_PATTERN.findall(cell.source))):
@@ -390,22 +342,18 @@ def extract(cells: list[Cell]) -> Extraction:
         tree, code, error = _parse_cell(cell.source)
         if code is None:
             result.notes.append(f"{result.label(cell.index)} runs a non-Python cell magic; skipped")
-            continue
-        if error is not None:
+        elif error is not None:
             result.syntax_errors.append({
-                "cell": cell.index, "label": result.label(cell.index),
-                "line": getattr(error, "lineno", None) or 1,
+                "cell": cell.index, "label": result.label(cell.index), "line": getattr(error, "lineno", None) or 1,
                 "message": str(getattr(error, "msg", error))[:300],
                 "code": ((getattr(error, "text", None) or "").strip())[:200],
                 "defines": sorted(set(_DEF_PATTERN.findall(cell.source)))})
-            continue
-        parsed.append((cell, tree, code))
-        for node in tree.body:
-            if isinstance(node, ast.ClassDef):
-                notebook_classes.add(node.name)
+        else:
+            parsed.append((cell, tree, code))
+            notebook_classes |= {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    candidates = []  # (cell, node, code, lines, kind, bound names)
     for cell, tree, code in parsed:
-        lines = code.split("\n")
-        body = tree.body
+        lines, body = code.split("\n"), tree.body
         stop = next((i for i, node in enumerate(body) if _stops_the_cell(node)), None)
         if stop is not None:  # as in Jupyter: the rest of this cell never runs (later cells still do)
             node = body[stop]
@@ -417,44 +365,22 @@ def extract(cells: list[Cell]) -> Extraction:
                 note += f": the definition of {', '.join(skipped)} after it does not exist"
             result.notes.append(note)
             body = body[:stop]
-        for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                kind = "def"
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                if _skipped_import(node):
-                    continue
-                kind = "import"
-            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Try, ast.If)):
-                bound = _bound_names(node)
-                if bound & set(GRADED) and isinstance(node, (ast.Assign, ast.AnnAssign)):
-                    kind = "assign"  # e.g. f = tf.function(f): a (re)definition of a graded name
-                elif _cheap_statement(node, notebook_classes):
-                    kind = "assign" if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) else "block"
-                else:
-                    continue
-            else:
-                continue
-            candidates.append((cell, node, code, lines, kind))
-    needed = set(GRADED)
-    changed = True
-    while changed:
+        candidates += [(cell, node, code, lines, kind, _bound_names(node)) for node in body
+                       if (kind := _kind(node, notebook_classes))]
+    needed, changed = set(GRADED), True
+    while changed:  # the names the graded functions use, transitively
         changed = False
-        for cell, node, code, lines, kind in candidates:
-            bound = _bound_names(node)
-            if bound & needed or "*" in bound:
-                new = _used_names(node) - needed
-                if new:
-                    needed |= new
-                    changed = True
-    for cell, node, code, lines, kind in candidates:
-        bound = _bound_names(node)
-        if not (bound & needed or "*" in bound):
-            continue
-        line, source = _statement_source(node, lines, code)
-        result.statements.append(Statement(cell.index, line, source, kind, tuple(sorted(bound))))
-        result.cell_sources[cell.index] = code
-        for name in bound & set(GRADED):
-            result.definitions[name] = {"cell": cell.index, "line": line}
+        for _, node, _, _, _, bound in candidates:
+            if (bound & needed or "*" in bound) and _used_names(node) - needed:
+                needed |= _used_names(node)
+                changed = True
+    for cell, node, code, lines, kind, bound in candidates:
+        if bound & needed or "*" in bound:
+            line, source = _statement_source(node, lines, code)
+            result.statements.append(Statement(cell.index, line, source, kind, tuple(sorted(bound))))
+            result.cell_sources[cell.index] = code
+            for name in bound & set(GRADED):
+                result.definitions[name] = {"cell": cell.index, "line": line}
     return result
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from . import results as R
+from .isolation.limits import DEFAULT_MEMORY_GB
 from .store import write_json
 
 HIDDEN_TESTS = R.HIDDEN_TESTS
@@ -41,13 +42,12 @@ def pytest_addoption(parser):
                     help="the notebook to grade (any name); without it the hidden checks are not collected")
     group.addoption("--result-json", metavar="PATH", help="write the result record (JSON) there")
     group.addoption("--gradescope-json", metavar="PATH", help="write Gradescope's results.json there")
-    group.addoption("--visibility", default="visible",
-                    choices=["visible", "hidden", "after_due_date", "after_published"],
-                    help="Gradescope visibility of the tests (default visible)")
+    group.addoption("--visibility", default=R.VISIBILITIES[0], choices=R.VISIBILITIES,
+                    help=f"Gradescope visibility of the tests (default {R.VISIBILITIES[0]})")
     group.addoption("--weights", metavar="DIR", help="SqueezeNet weights folder (default: classviz's, verified)")
     group.addoption("--timeout-scale", type=float, default=1.0, help="multiply every time limit (default 1)")
-    group.addoption("--memory-gb", type=float, default=8.0,
-                    help="address-space limit of the student process in GB (default 8)")
+    group.addoption("--memory-gb", type=float, default=float(DEFAULT_MEMORY_GB),
+                    help=f"address-space limit of the student process in GB (default {DEFAULT_MEMORY_GB})")
     group.addoption("--submission-id", help="the submission's id in the record (default: the file's stem)")
     group.addoption("--student", help="recorded as given (nbgrader trees)")
     group.addoption("--assignment", help="recorded as given (nbgrader trees)")
@@ -263,8 +263,7 @@ class Grading:
             return
         else:
             kind = call.excinfo.typename
-            text = (f"the grader itself failed on this check ({kind}); this is not a mistake in your notebook, "
-                    "and your instructor has the details")
+            text = R.grader_failed(f"on this check ({kind})", ", and your instructor has the details")
             trace = str(call.excinfo.getrepr(style="short"))[-4000:]
             self.verdicts[name] = R.check_result(name, False, text, dict(note.details, traceback=trace), seconds,
                                                  grader_error=f"{kind}: {call.excinfo.value}"[:500])

@@ -20,6 +20,8 @@ import numpy as np
 GRADER_VERSION = "2.0"
 SCHEMA_VERSION = 2
 HIDDEN_TESTS = Path(__file__).resolve().parent / "hidden_tests"
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+"""Gradescope's choices of when students see a test's result (the first is the default)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,17 @@ def check_result(name: str, passed: bool, feedback: str, details: dict | None = 
     return entry
 
 
+def grader_failed(where: str, then: str = "") -> str:
+    """The feedback when the grader, not the notebook, failed: ``where`` says where and why ("on this check
+    (KeyError)"), ``then`` what happens next (", please tell your instructor")."""
+    return f"the grader itself failed {where}; this is not a mistake in your notebook{then}"
+
+
+def check_line(name: str, points, max_points, text: str) -> str:
+    """``name: points/max_points points -- text``, a check's verdict as nbgrader's graded cells show it."""
+    return f"{name}: {points}/{max_points} points -- {text}"
+
+
 def all_failed(feedback: str) -> list[dict]:
     """Every check failed with the same feedback (a submission that could not be graded at all)."""
     return [check_result(name, False, feedback) for name in checks()]
@@ -123,7 +136,7 @@ def environment(versions: dict | None = None) -> dict:
     return env
 
 
-def gradescope(record: dict, visibility: str = "visible") -> dict:
+def gradescope(record: dict, visibility: str = VISIBILITIES[0]) -> dict:
     """The Gradescope ``results.json`` of one record (``score``, ``execution_time``, ``output``, ``tests``)."""
     titles = {name: check.title for name, check in checks().items()}
     tests = [{"name": f"{c['name']}: {titles.get(c['name'], c['name'])}", "score": c["points"],

@@ -68,7 +68,7 @@ def _signature(key: bytes, record: dict) -> str:
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def write_result(out: Path, sub: Submission, record: dict, visibility: str = "visible") -> None:
+def write_result(out: Path, sub: Submission, record: dict, visibility: str = R.VISIBILITIES[0]) -> None:
     """Write one submission's result file (signed with the folder's key) and its Gradescope file, atomically."""
     record = dict(record)
     record["signature"] = _signature(output_key(out), record)
@@ -111,7 +111,7 @@ def missing_record(sub: Submission) -> dict:
 def error_record(sub: Submission, reason: str) -> dict:
     """The result of a submission the grader itself could not grade: status ``"error"``, 0 points, the reason
     (the feedback says it is not the student's mistake)."""
-    feedback = f"the grader itself failed on this notebook ({reason}); this is not a mistake in your notebook"
+    feedback = R.grader_failed(f"on this notebook ({reason})")
     return {"schema": R.SCHEMA_VERSION, "grader_version": GRADER_VERSION, "submission": sub.id,
             "student": sub.student, "assignment": sub.assignment, "notebook": str(sub.notebook),
             "notebook_sha256": R.sha256(sub.notebook), "status": "error", "reason": f"grader error: {reason}",

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ASSIGNMENT_NOTEBOOK = "class_visualization.ipynb"
+"""The assignment's notebook (the source, the release and what a student hands in; ``tools/build_assignment.py``
+builds the assignment of this name)."""
 
 
 @dataclass

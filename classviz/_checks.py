@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from .squeezenet import IMAGE_SIZE
+
 
 def check_image_array(x, name: str) -> np.ndarray:
     """Return ``x`` as a NumPy array after checking it is a finite real (H, W, 3) or (N, H, W, 3) image.
@@ -29,7 +31,7 @@ def check_image_array(x, name: str) -> np.ndarray:
     return arr
 
 
-def check_batch(X, name: str = "X", size: int = 224) -> np.ndarray:
+def check_batch(X, name: str = "X", size: int = IMAGE_SIZE) -> np.ndarray:
     """Check a preprocessed batch: float, shape (N, size, size, 3), finite. Returns a float32 array.
 
     Raises:

@@ -20,22 +20,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autograder.child import LOSS, UPDATE
+from autograder.results import checks
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 import build_assignment  # noqa: E402
 
-NAME = "class_visualization"
+NAME = build_assignment.ASSIGNMENTS[0]
 SOURCE = REPO / "solutions" / NAME / f"{NAME}.ipynb"
 RELEASE = REPO / "assignment" / NAME
 RELEASE_NB = RELEASE / f"{NAME}.ipynb"
 
-# The contract with the hidden grader (issue 4): graded cell -> points.
-GRADED_CELLS = {"test_loss_value": 2, "test_gradient_sign": 3, "test_l2_regularizer": 2, "test_raw_score": 1,
-                "test_update_step": 3, "test_score_increase": 3, "test_tf_function": 1}
-SOLUTION_CELLS = {"loss_and_gradient": "class_visualization_loss_and_gradient",
-                  "update_step": "class_visualization_update_step"}
-SIGNATURES = {"class_visualization_loss_and_gradient": ["model", "X", "target_y", "l2_reg"],
-              "class_visualization_update_step": ["model", "X", "target_y", "l2_reg", "learning_rate"]}
+# The contract with the hidden grader (issue 4): graded cell -> points, as the hidden tests declare them.
+GRADED_CELLS = {f"test_{name}": check.points for name, check in checks().items()}
+SOLUTION_CELLS = {"loss_and_gradient": LOSS, "update_step": UPDATE}
+SIGNATURES = {LOSS: ["model", "X", "target_y", "l2_reg"], UPDATE: ["model", "X", "target_y", "l2_reg", "learning_rate"]}
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS\n?", re.S)
 SOLUTION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
 
@@ -61,7 +61,7 @@ def nbgrader_meta(cell) -> dict:
 def test_source_graded_cells_follow_the_grader_contract():
     graded = {nbgrader_meta(c)["grade_id"]: c for c in cells(SOURCE) if nbgrader_meta(c).get("grade")}
     assert {k: nbgrader_meta(c)["points"] for k, c in graded.items()} == GRADED_CELLS
-    assert sum(GRADED_CELLS.values()) == 15
+    assert list(GRADED_CELLS) == list(graded)  # notebook order = the hidden tests' order
     for grade_id, cell in graded.items():
         meta = nbgrader_meta(cell)
         assert cell["cell_type"] == "code" and meta["locked"] and not meta["solution"], grade_id
@@ -77,6 +77,49 @@ def test_source_graded_cells_follow_the_grader_contract():
                                           f'run_check("{check}")', "### END HIDDEN TESTS"], grade_id
         visible = HIDDEN.sub("", text)
         assert "class_visualization_" in visible, f"{grade_id}: the visible part must call the student's code"
+
+
+def test_the_notebook_and_the_readme_state_the_points_and_pitfalls_of_the_hidden_tests():
+    """The points (total and per check, in order) and the TensorFlow 2 pitfalls the notebook and the README name are
+    those of the hidden tests and of ``classviz.tf_compile.PITFALLS``."""
+    from classviz.tf_compile import PITFALLS
+
+    points = [check.points for check in checks().values()]
+    intro = source_of(by_id(SOURCE)["intro"])
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    grading = next(p for p in readme.split("\n\n") if p.startswith("**Grading.**"))
+    for text, pattern in ((intro, r"Grading \((\d+) points\)\.\*\*.*?\((\d+) checks: ([^)]*)\)"),
+                          (grading, r"(\d+) points from (\d+) hidden checks of your two functions \(([^)]*)\)")):
+        total, number, each = re.search(pattern, text, re.S).groups()
+        assert (int(total), int(number), [int(n) for n in re.findall(r" (\d+)(?:,|$)", each)]) == (
+            sum(points), len(points), points), text
+    pitfalls_md = source_of(by_id(SOURCE)["objective_md"]).split("**TensorFlow 2 pitfalls.**")[1]
+    for pitfall in PITFALLS:
+        if pitfall.lost:
+            assert f"`{pitfall.name}" in pitfalls_md and f"`{pitfall.name}" in grading, pitfall.name
+
+
+def test_the_public_checks_use_the_hidden_checks_tolerances():
+    """The tolerances of the notebook's public checks, where the hidden check's docstring says they are the same."""
+    from autograder.hidden_tests import test_class_visualization as hidden
+    from autograder.references import MIN_PLAIN_RISE
+
+    expected = {
+        "test_loss_value": {("rtol", hidden.TOL_LOSS_REL), ("atol", hidden.TOL_LOSS_ABS)},
+        "test_gradient_sign": {("rtol", 0.02), ("atol", 2e-3)},  # finite differences: the notebook's own
+        "test_l2_regularizer": {("rtol", hidden.TOL_L2_RATIO), ("rtol", hidden.TOL_L2_RESIDUAL_REL),
+                                ("atol", hidden.TOL_L2_RESIDUAL_ABS)},
+        "test_raw_score": {("rtol", hidden.TOL_RAW_REL), ("atol", hidden.TOL_RAW_ABS)},
+        "test_update_step": {("rtol", hidden.TOL_STEP_REL), ("atol", hidden.TOL_STEP_ABS)},
+    }
+    for cell in cells(SOURCE):
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in expected:
+            found = {(k.arg, k.value.value) for node in ast.walk(ast.parse(source_of(cell))) if isinstance(node, ast.Call)
+                     for k in node.keywords if k.arg in ("rtol", "atol")}
+            assert found == expected[grade_id], grade_id
+        if grade_id == "test_score_increase":
+            assert f"scores[0] + {float(MIN_PLAIN_RISE)}" in source_of(cell)
 
 
 def test_source_solution_cells_define_the_exact_signatures():

@@ -33,7 +33,7 @@ from . import wire  # noqa: E402
 from .audit import default_read_roots, disable_escape_hatches, install_audit_hook, limit_resources, make_non_dumpable  # noqa: E402,E501
 from .bindings import Classifier, Integrity, Jobs  # noqa: E402
 from .operations import RequestLoop  # noqa: E402
-from .standin import LinearStandIn  # noqa: E402
+from .standin import IMAGE_SHAPE, LinearStandIn  # noqa: E402
 
 _SELF_PACKAGE = __package__
 
@@ -97,8 +97,8 @@ def main(argv=None) -> None:
         models = {"linear": LinearStandIn(int(config.get("standin_seed", 0)))}
         if config.get("weights"):
             models["squeezenet"] = classviz.load_squeezenet(config["weights"])
-            models["squeezenet"](np.zeros((1, 224, 224, 3), np.float32))  # warm up outside the student's time
-        models["linear"](np.zeros((1, 224, 224, 3), np.float32))
+            models["squeezenet"](np.zeros((1, *IMAGE_SHAPE), np.float32))  # warm up outside the student's time
+        models["linear"](np.zeros((1, *IMAGE_SHAPE), np.float32))
         cells_dir = os.path.join(sandbox, "cells") + os.sep
         jobs = Jobs(Integrity(np, tf, visualize))
         loop = RequestLoop(np, tf, visualize, models, cells_dir, jobs, Classifier(np, tf, jobs), end.send,

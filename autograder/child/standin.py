@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 IMAGE_SHAPE = (224, 224, 3)
+"""``classviz.IMAGE_SIZE`` (a test keeps them equal; this package imports nothing before the sandbox is set up)."""
 
 
 class LinearStandIn:
@@ -23,7 +24,7 @@ class LinearStandIn:
 
     def __init__(self, seed: int = 0):
         rng = np.random.default_rng(seed)
-        self.P = (rng.standard_normal(IMAGE_SHAPE) / 224.0).astype(np.float32)
+        self.P = (rng.standard_normal(IMAGE_SHAPE) / float(IMAGE_SHAPE[0])).astype(np.float32)
         self.c = rng.standard_normal(1000).astype(np.float32)
         self.b = rng.standard_normal(1000).astype(np.float32)
         self.name = "linear_stand_in"

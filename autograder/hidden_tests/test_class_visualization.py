@@ -23,6 +23,7 @@ from autograder.feedback import (close, cosine, describe_failure, describe_step,
                                  sign_agreement, step_contract)
 from autograder.references import L2_CHANGE, MIN_PLAIN_RISE, PLAIN_STEPS
 from autograder.student import Call
+from classviz.tf_compile import COMPILED_ATOL, COMPILED_LOSS_ATOL, COMPILED_RTOL
 
 TOL_LOSS_ABS, TOL_LOSS_REL = 1e-3, 1e-4
 MIN_COSINE, MIN_SIGN_AGREEMENT = 0.99, 0.95
@@ -31,7 +32,7 @@ TOL_RAW_ABS, TOL_RAW_REL = 1e-5, 1e-5
 TOL_STEP_REL, TOL_STEP_ABS = 1e-3, 1e-5
 TOL_INJECT_REL, TOL_INJECT_ABS = 1e-5, 1e-6
 MIN_RISE_FRACTION = 0.5
-TOL_COMPILED_REL, TOL_COMPILED_LOSS_ABS, TOL_COMPILED_ABS = 1e-3, 1e-3, 1e-5
+TOL_COMPILED_REL, TOL_COMPILED_LOSS_ABS, TOL_COMPILED_ABS = COMPILED_RTOL, COMPILED_LOSS_ATOL, COMPILED_ATOL
 
 
 def fail(text: str):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+DEFAULT_MEMORY_GB = 8
+"""Address-space limit of a student process, in GiB, unless ``--memory-gb`` says otherwise."""
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -29,7 +32,7 @@ class Limits:
     call_seconds: float = 60.0
     loop_seconds: float = 300.0
     submission_seconds: float = 900.0
-    memory_bytes: int = 8 * 2 ** 30
+    memory_bytes: int = DEFAULT_MEMORY_GB * 2 ** 30
     cpu_seconds: int = 1800
     file_bytes: int = 256 * 2 ** 20
     threads: int = 1

@@ -604,3 +604,37 @@ def test_every_student_implements_the_protocol_the_checks_use(implementation):
             continue
         assert list(inspect.signature(method).parameters) == expected, name
     assert isinstance(FakeStudent(), student.Student) and isinstance(plugin.Unavailable("x"), student.Student)
+
+
+def test_each_checks_docstring_states_the_tolerances_its_test_uses():
+    """Every tolerance or minimum a hidden test reads (``TOL_*``, ``MIN_*``) is written in its docstring, which is
+    the README's description of the check (``python -m autograder checks``)."""
+    import ast
+    import inspect
+    import re
+
+    def written(value):
+        return {f"{value:g}", re.sub(r"e-0*", "e-", f"{value:.0e}"), f"{100 * value:g}%"}
+
+    for name in R.checks():
+        test = getattr(hidden, f"test_{name}")
+        used = {node.id for node in ast.walk(ast.parse(inspect.getsource(test)))
+                if isinstance(node, ast.Name) and re.fullmatch(r"(TOL|MIN)_\w+", node.id)}
+        for constant in used:
+            value = getattr(hidden, constant)
+            assert written(value) & set(re.findall(r"[\d.e-]+%?", test.__doc__)), (name, constant, value)
+
+
+def test_the_stand_in_has_the_networks_image_size():
+    from autograder.child.standin import IMAGE_SHAPE
+    from classviz import IMAGE_SIZE
+
+    assert IMAGE_SHAPE == (IMAGE_SIZE, IMAGE_SIZE, 3)
+
+
+def test_the_docstrings_that_state_the_total_state_the_hidden_tests_total():
+    import autograder
+
+    total = R.max_score()
+    assert f"{total} points" in hidden.__doc__ and f"{total} points" in autograder.__doc__
+    assert f"(1 of {total})" in hidden.test_tf_function.__doc__ and R.checks()["tf_function"].points == 1

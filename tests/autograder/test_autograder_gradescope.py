@@ -154,3 +154,11 @@ def test_uploaded_autograder_grades_four_submissions(tmp_path, weights_dir):
         assert stat.S_IMODE((root / closed).stat().st_mode) & 0o007 == 0, closed  # closed to other users
     data = grade(root, env, None)
     assert data["score"] == 0 and "no .ipynb notebook in your submission" in data["output"]
+
+
+def test_the_readme_names_gradescopes_visibility_choices():
+    from autograder.results import VISIBILITIES
+
+    readme = (corpus.REPO / "README.md").read_text(encoding="utf-8")
+    line = next(line for line in readme.splitlines() if "-m autograder gradescope --out" in line)
+    assert all(choice in line for choice in VISIBILITIES), line

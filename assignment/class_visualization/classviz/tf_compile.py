@@ -13,6 +13,7 @@ import linecache
 import os
 import sys
 import traceback
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,18 +21,52 @@ from .settings import DEFAULTS, initial_image
 from .squeezenet import IMAGE_SIZE
 from .tf_variables import variables_as_watched_tensors
 
-COMPILE_PITFALLS = (
-    ("tf.constant(", "Expected any non-tensor type", "X = tf.constant(X) cannot take the symbolic tensor tf.function "
-                                                     "passes in: use X = tf.convert_to_tensor(X, dtype=tf.float32)"),
-    (".predict(", None, "model.predict returns a NumPy array and cannot run inside tf.function: call model(X)"),
-    (".numpy()", "object has no attribute 'numpy'", ".numpy() cannot run while the function is compiled: keep "
-                                                    "everything from X to the loss in TensorFlow operations"),
-    ("float(", "float() argument", "float() cannot turn a symbolic tensor into a number: keep the loss a tf.Tensor"),
-    (None, "Python bool", "a Python `if` or `while` on a tensor cannot be compiled (AutoGraph is off): use "
-                          "TensorFlow operations"),
+COMPILED_RTOL, COMPILED_LOSS_ATOL, COMPILED_ATOL = 1e-3, 1e-3, 1e-5
+"""How close compiled and eager outputs must be: relative; absolute for the loss; absolute for the rest (also the
+hidden tf_function check's)."""
+
+
+
+class Pitfall(NamedTuple):
+    """A common TensorFlow 2 mistake: its name, the code that shows it on a failing line, words of TensorFlow's error
+    when it stops ``tf.function``, the fix named for that error, and what the hidden grader says when it loses the
+    gradient (None: it does not)."""
+    name: str
+    code: str | None
+    words: str | None
+    fix: str
+    lost: str | None
+
+
+PITFALLS = (
+    Pitfall("tf.constant", "tf.constant(", "Expected any non-tensor type",
+            "X = tf.constant(X) cannot take the symbolic tensor tf.function passes in: use "
+            "X = tf.convert_to_tensor(X, dtype=tf.float32)",
+            "`tf.constant(...)` on X: it cannot take the symbolic tensor a compiled (tf.function) graph passes in, and "
+            "a new constant is not watched by the tape; use `tf.convert_to_tensor(X, dtype=tf.float32)` instead"),
+    Pitfall("model.predict", ".predict(", None,
+            "model.predict returns a NumPy array and cannot run inside tf.function: call model(X)",
+            "`model.predict(...)`: it returns a NumPy array, so no gradient flows through it (and it cannot run inside "
+            "tf.function); call `model(X)` instead"),
+    Pitfall(".numpy()", ".numpy()", "object has no attribute 'numpy'",
+            ".numpy() cannot run while the function is compiled: keep everything from X to the loss in TensorFlow "
+            "operations",
+            "`.numpy()` inside the function: it leaves TensorFlow (no gradient flows through it, and it cannot run "
+            "while the function is compiled); keep everything from X to the loss in TensorFlow operations"),
+    Pitfall("float()", "float(", "float() argument",
+            "float() cannot turn a symbolic tensor into a number: keep the loss a tf.Tensor",
+            "`float(...)` on a tensor: it turns the loss into a Python number (no gradient, and it cannot run while "
+            "the function is compiled); keep the loss a tf.Tensor"),
+    Pitfall("Python bool", None, "Python bool",
+            "a Python `if` or `while` on a tensor cannot be compiled (AutoGraph is off): use TensorFlow operations",
+            None),
 )
-"""The common TensorFlow 2 mistakes that stop ``tf.function``: (code on the failing line, words of the error, the fix).
-The failing lines of the student's code decide first (``model.predict`` fails with the words of ``.numpy()``)."""
+"""The one table of the TensorFlow 2 pitfalls (the notebook's and the README's lists name the same; a test checks
+it). For a tracing error the failing lines of the student's code decide first, then this order (``model.predict``
+fails with the words of ``.numpy()``)."""
+
+COMPILE_PITFALLS = tuple((p.code, p.words, p.fix) for p in PITFALLS)
+"""(code on the failing line, words of the error, the fix) of each :data:`PITFALLS` row, in its order."""
 
 
 def compile_loss_and_gradient(loss_and_gradient, model, l2_reg=DEFAULTS["l2_reg"]):
@@ -125,6 +160,7 @@ def _same_values(compiled, eager) -> bool:
                 return False
             continue
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        if x.shape != y.shape or not np.allclose(x, y, rtol=1e-3, atol=1e-3 if i == 0 else 1e-5, equal_nan=True):
+        atol = COMPILED_LOSS_ATOL if i == 0 else COMPILED_ATOL
+        if x.shape != y.shape or not np.allclose(x, y, rtol=COMPILED_RTOL, atol=atol, equal_nan=True):
             return False
     return True
