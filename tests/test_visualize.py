@@ -136,7 +136,7 @@ def test_command_line_main_job(tmp_path, squeezenet, weights_dir, capsys):
     assert main(["visualize", "--class", "tarantula", "--iterations", "100", "--seed", "0", "--out", str(out),
                  "--weights", str(weights_dir), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"t\.png: 76 tarantula: top-1 by iteration \d+ \(checks every 5\), raw score [\d.]+ -> [\d.]+\n",
+    assert re.search(r"t\.png: 76 tarantula: top-1 by iteration \d+ \(checked every iteration\), raw score [\d.]+ -> [\d.]+\n",
                      printed), printed
     assert "top-5: 76 tarantula" in printed
     img = np.asarray(Image.open(out))
