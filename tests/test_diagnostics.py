@@ -462,7 +462,7 @@ def test_the_issue_check_command(tmp_path, weights_dir, capsys):
     assert main(["visualize", "--class", "tarantula", "217", "--iterations", "100", "--seed", "0", "--out",
                  str(tmp_path / "o.png"), "--weights", str(weights_dir), "--quiet"]) == 0
     out = capsys.readouterr().out
-    tarantula = re.search(r": 76 tarantula: top-1 by iteration (\d+) \(checks every 5\)", out)
+    tarantula = re.search(r": 76 tarantula: top-1 by iteration (\d+) \(checked every iteration\)", out)
     assert tarantula and int(tarantula.group(1)) < 100, out
     springer = re.search(r": 217 English springer: (top-1 by iteration \d+|not top-1 \(rank (\d+); top-1 is "
                          r"([^)]+)\))", out)
