@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--max-jitter", type=int, default=DEFAULTS["max_jitter"])
     vis.add_argument("--keep", choices=KEEP[::-1], default="leading",
                      help="which image to save: 'leading' (default), when the last image lost the lead, the image "
-                          "where the target led by the widest margin (every iteration checked, about 1.4x the "
+                          "where the target led by the widest margin (every iteration checked, about 1.3x the "
                           "time); 'last', the last image (the seed's loop)")
     vis.add_argument("--weights", help="folder with weights/*.npy (default: fetched into datasets/)")
     vis.add_argument("--quiet", action="store_true", help="no progress bar")
