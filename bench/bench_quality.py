@@ -4,16 +4,19 @@ Over seeded sets of ImageNet classes (one per ``--draws`` seed: ``numpy.random.d
 --classes, replace=False)``), each class is visualized on its own (batch 1, seed 0, as in the notebook) with the
 compiled reference loop (``classviz_reference.create_class_visualization``) at the seed's defaults, once per
 ``--iterations`` value. Each run gives both behaviours of the loop: the image kept (``keep="leading"``, the
-default: where the last image lost the lead, the image of the last check where the target led) and the run's last
-image (``keep="last"``, the seed's; captured by the display callback, which runs at the last iteration). From the
+default: every iteration's image is checked without jitter and, where the last image lost the lead, the image where
+the target led by the widest margin is kept) and the run's last image (``keep="last"``, the seed's; captured by the
+display callback, which runs at the last iteration; the run and its images are the same either way). From the
 diagnostics (``classviz.diagnostics``) it reports, per draw, iterations and behaviour:
 
 * top-1 share: the image's top-1 class is the target; top-5 share: the target is among its 5 best;
-* led share: the target was top-1 at some check during the run or at the end (the ceiling of keeping);
+* led share: the target was top-1 at some check during the run (every iteration, without jitter) or at the end
+  (the ceiling of keeping);
 * kept earlier: how many runs returned an earlier image than their last;
-* median iteration at which the target first became top-1 (over the images that end top-1; checked every 5
-  iterations);
-* seconds per image (wall clock of the whole call, graphs traced before timing);
+* median iteration at which the target first became top-1 (over the images that end top-1; checked every
+  iteration);
+* seconds per image (wall clock of the whole ``keep="leading"`` call, its checks included, graphs traced before
+  timing; a ``keep="last"`` run skips the checks of every iteration: see BENCHMARKS.md for its cost);
 * the images with a warning, and the range of the images' pixel spread and saturated share (what the
   diagnostics' thresholds must leave alone on healthy runs);
 * the misses: target, rank, top-1 class.

@@ -18,15 +18,15 @@ def create_class_visualization(target_y, model, **kwargs):
     Args:
         target_y, model: as there.
         **kwargs: ``seed``, ``callback``, ``X0``, ``progress`` and the hyper-parameters, as there; ``keep``
-            as there but ``"leading"`` by default (where the last image lost the lead, the image of a check where the
-            target led: 86% and 88% top-1 over two draws of 50 classes at 100 iterations, instead of 80% and 84%
-            for the last image; see BENCHMARKS.md);
+            as there but ``"leading"`` by default (where the last image lost the lead, the image where the target
+            led by the widest margin, every iteration's image checked without jitter; see BENCHMARKS.md for the
+            top-1 shares over two draws of 50 classes and the cost);
             ``class_head`` (default True) as in :func:`compiled_ascent_step`.
 
     Returns:
         :class:`classviz.visualize.VisualizationResult` with ``history`` (per-iteration raw target scores) and
-        ``diagnostics`` (per image: top-1 iteration, rank, kept iteration, warnings; the top-1 check runs every 5
-        iterations).
+        ``diagnostics`` (per image: top-1 iteration, rank, kept iteration, warnings; the top-1 check runs every
+        iteration with ``keep="leading"``, every 5 iterations with ``keep="last"``).
     """
     from classviz.visualize import create_class_visualization as run
 

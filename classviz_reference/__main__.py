@@ -2,10 +2,11 @@
 
 Images made with the compiled reference loop (:class:`classviz_reference.CompiledLoop`): one PNG per class, and a
 grid for several whose panel titles give each outcome. For each class it prints the diagnostics' line
-(:mod:`classviz.diagnostics`): ``top-1 by iteration N (checks every 5)`` or ``not top-1 (rank R; top-1 is NAME)``,
-``kept iteration N of M`` when the image saved is not the last (``--keep leading``, the default: the image of the last
-check where the target led, when the last image lost the lead), the raw target score from start to end and any
-warning (grey, saturated, NaN or inf, score not rising), then the top-5 classes.
+(:mod:`classviz.diagnostics`): ``top-1 by iteration N (checked every iteration)`` or ``not top-1 (rank R; top-1 is
+NAME)``, ``kept iteration N of M`` when the image saved is not the last (``--keep leading``, the default: every
+iteration's image is checked without jitter, and when the last image lost the lead, the one where the target led by
+the widest margin is saved), the raw target score from start to end and any warning (grey, saturated, NaN or inf,
+score not rising), then the top-5 classes. With ``--keep last`` the checks run every 5 iterations.
 ``python -m classviz_reference --help`` lists the options.
 """
 
@@ -117,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--blur-every", type=int, default=DEFAULTS["blur_every"])
     vis.add_argument("--max-jitter", type=int, default=DEFAULTS["max_jitter"])
     vis.add_argument("--keep", choices=KEEP[::-1], default="leading",
-                     help="which image to save: 'leading' (default), the image of the last top-1 check where the "
-                          "target led when the last image lost the lead; 'last', the last image (the seed's loop)")
+                     help="which image to save: 'leading' (default), when the last image lost the lead, the image "
+                          "where the target led by the widest margin (every iteration checked, about 1.3x the "
+                          "time); 'last', the last image (the seed's loop)")
     vis.add_argument("--weights", help="folder with weights/*.npy (default: fetched into datasets/)")
     vis.add_argument("--quiet", action="store_true", help="no progress bar")
     vis.set_defaults(func=cmd_visualize)

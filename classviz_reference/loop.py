@@ -23,6 +23,7 @@ import weakref
 import numpy as np
 
 from classviz._checks import check_number
+from classviz.diagnostics import scores_function
 from classviz.image import PREPROCESSED_MAX, PREPROCESSED_MIN
 from classviz.squeezenet import IMAGE_SIZE
 from classviz.visualize import BLUR_SIGMA, AscentLoop, random_jitter_offsets
@@ -205,9 +206,12 @@ class CompiledLoop(AscentLoop):
     :func:`classviz.random_jitter_offsets` call per iteration, in order); jitter, step, un-jitter, clip and the
     blur of blur iterations run in one graph call per iteration, X stays a tensor and is copied to the host only
     for ``callback`` and at the end. ``history`` holds the raw target scores of each iteration's jittered input.
-    The diagnostics' top-1 check runs every :attr:`check_every` = 5 iterations until every image has been top-1, or
-    to the end when the run keeps its leading images (the rest of the classifier on features already computed: about 1 ms per check against a 16 ms iteration, at
-    most 1.5% of a run; see BENCHMARKS.md).
+    The diagnostics' top-1 check runs every :attr:`check_every` = 5 iterations until every image has been top-1 (the
+    rest of the classifier on features already computed: about 1 ms per check against a 16 ms iteration, at most
+    1.5% of a run; see BENCHMARKS.md). A run that keeps its leading images instead scores every iteration's image
+    without jitter (:meth:`classviz.diagnostics.Monitor.observe_result`: one forward pass of the whole model per
+    iteration, after the step; see BENCHMARKS.md for its cost), so that the image it keeps is one the network
+    ranks first as it is returned.
 
     Args:
         class_head: see :func:`compiled_ascent_step` (False: the full 1000-class head, for benchmarks).
@@ -229,6 +233,8 @@ class CompiledLoop(AscentLoop):
         l2 = tf.constant(settings.l2_reg, tf.float32)
         lr = tf.constant(settings.learning_rate, tf.float32)
         flags = (tf.constant(False), tf.constant(True))
+        # A run that keeps its leading images checks every iteration's image without jitter (one forward pass).
+        forward = scores_function(model) if monitor is not None and monitor.keep_leading else None
         shifts = {}  # int32 scalar tensors of the offsets met so far (at most 2 * max_jitter + 1)
 
         def shift(k):
@@ -250,6 +256,8 @@ class CompiledLoop(AscentLoop):
                 monitor.observe_step_result(t, finite.numpy())
                 if wanted:
                     monitor.observe_scores(t, all_scores.numpy(), X_before)
+            if forward is not None:
+                monitor.observe_result(t + 1, forward(Xt).numpy(), Xt)
             seconds.append(time.perf_counter() - start)  # eager calls on the CPU return when the graph has run
             if monitor is not None and monitor.must_stop(Xt):
                 break

@@ -64,12 +64,14 @@ def test_step_loop_finds_the_top1_iteration_at_its_checks():
 
 
 def test_compiled_loop_finds_the_top1_iteration_at_its_checks():
-    # gradient ascent on s_7 = m with l2_reg 0: every pixel gains learning_rate / PIXELS = 0.05 per iteration;
-    # the compiled loop checks at t = 0, 5, 10, 15 -> 15
-    result = reference_run(7, MeanStandIn(), X0=ZEROS, num_iterations=25, l2_reg=0.0, learning_rate=0.05 * PIXELS)
-    d = result.diagnostics[0]
-    assert (d.first_top1, d.rank, d.top1) == (15, 1, 7)
-    assert d.final_score == pytest.approx(1.25, rel=1e-4)
+    # gradient ascent on s_7 = m with l2_reg 0: every pixel gains learning_rate / PIXELS = 0.05 per iteration,
+    # top-1 from t = 11 on; with keep="last" the compiled loop checks at t = 0, 5, 10, 15 -> 15; keeping its
+    # leading image (the default), it checks every iteration's image -> 11
+    kwargs = dict(X0=ZEROS, num_iterations=25, l2_reg=0.0, learning_rate=0.05 * PIXELS)
+    for keep, first, period in (("last", 15, 5), ("leading", 11, 1)):
+        d = reference_run(7, MeanStandIn(), keep=keep, **kwargs).diagnostics[0]
+        assert (d.first_top1, d.check_every, d.rank, d.top1, d.kept) == (first, period, 1, 7, None)
+        assert d.final_score == pytest.approx(1.25, rel=1e-4)
 
 
 def test_both_loops_say_the_period_of_their_checks():
@@ -78,11 +80,13 @@ def test_both_loops_say_the_period_of_their_checks():
     # the same trajectory in both loops: m = 0.05 t, so the target is top-1 from t = 11 on
     step_loop = create_class_visualization(7, MeanStandIn(), step=add_learning_rate, X0=ZEROS, num_iterations=25,
                                            learning_rate=0.05).diagnostics[0]
-    compiled = reference_run(7, MeanStandIn(), X0=ZEROS, num_iterations=25, l2_reg=0.0,
-                             learning_rate=0.05 * PIXELS).diagnostics[0]
+    compiled, leading = (reference_run(7, MeanStandIn(), X0=ZEROS, num_iterations=25, l2_reg=0.0,
+                                       learning_rate=0.05 * PIXELS, keep=keep).diagnostics[0]
+                         for keep in ("last", "leading"))
     assert step_loop.outcome == "top-1 by iteration 20 (checks every 20)"
     assert compiled.outcome == "top-1 by iteration 15 (checks every 5)"
-    for d in (step_loop, compiled):
+    assert leading.outcome == "top-1 by iteration 11 (checked every iteration)"
+    for d in (step_loop, compiled, leading):
         assert d.first_top1 - d.check_every < 11 <= d.first_top1  # it became top-1 between two checks
 
 
@@ -133,13 +137,15 @@ def test_keep_leading_keeps_the_last_image_when_it_leads_or_never_led():
 
 def test_the_compiled_loop_keeps_the_leading_image_by_default():
     # ascent on s_7 = m with 2 * learning_rate * l2_reg = 0.2, so that m_t = 0.25 + 1.75 * 0.8^t from m_0 = 2: top-1
-    # (m > RIVAL) at the checks of t = 0 and 5 (m = 0.823), no longer at t = 10 (m = 0.438) nor at the end
+    # (m > RIVAL) after 1 to 8 iterations (m_8 = 0.543), no longer after 9 (0.485) nor at the end. Every iteration's
+    # image is checked: the widest margin m - RIVAL is after 1 iteration (m_1 = 1.65)
     lr, l2 = 0.05 * PIXELS, 0.1 / (0.05 * PIXELS)
     kwargs = dict(X0=np.full((1, 224, 224, 3), 2.0, np.float32), num_iterations=20, l2_reg=l2, learning_rate=lr)
     result = reference_run(7, MeanStandIn(), **kwargs)
-    np.testing.assert_allclose(result.images, 0.25 + 1.75 * 0.8 ** 5, atol=1e-4)
+    np.testing.assert_allclose(result.images, 0.25 + 1.75 * 0.8, atol=1e-4)
     d = result.diagnostics[0]
-    assert (d.kept, d.rank, d.last_top1, d.first_top1, d.check_every) == (5, 1, 9, 0, 5)
+    assert (d.kept, d.rank, d.last_top1, d.first_top1, d.check_every) == (1, 1, 9, 0, 1)
+    assert d.final_score == pytest.approx(0.25 + 1.75 * 0.8, abs=1e-4)
     last = reference_run(7, MeanStandIn(), keep="last", **kwargs)
     np.testing.assert_allclose(last.images, 0.25 + 1.75 * 0.8 ** 20, atol=1e-4)
     assert last.diagnostics[0].rank == 2 and last.diagnostics[0].kept is None
@@ -174,6 +180,26 @@ def test_the_image_kept_is_the_last_leader_the_network_still_ranks_first_without
     assert kept == [None] and images[0, 0, 0, 0] == 20
     unjittered = {5: 4, 10: 2}  # none first: the highest-ranked
     assert monitor.keep_leading_images(last, _scores_ranking_7(3)[None], rescore)[2] == [10]
+
+
+def test_checks_of_every_iteration_keep_the_leader_with_the_widest_margin():
+    monitor = Monitor([7], check_every=5, keep_leading=True)
+    monitor.observe_scores(0, _scores_ranking_7(2)[None], np.zeros((1, 2, 2, 3)))
+    assert monitor.wants_scores(5)  # periodic checks until the loop reports every iteration
+    for n, (rank, score) in enumerate([(2, 1.0), (1, 1.5), (1, 3.0), (1, 3.0), (1, 2.5), (3, 1.0)], start=1):
+        scores = _scores_ranking_7(rank)
+        scores[7] = score
+        monitor.observe_result(n, scores[None], np.full((1, 2, 2, 3), n, np.float32))
+    assert not monitor.wants_scores(5) and monitor.wants_scores(0)  # no periodic checks after t = 0 any more
+    assert monitor.first_top1 == [2] and monitor.led == [[]]
+    n, image, row, margin = monitor.leader[0]
+    assert (n, image[0, 0, 0], margin) == (4, 4.0, 3.0)  # margins 1.5, 3.0, 3.0, 2.5: the latest of the widest
+    monitor.iterations = 6
+    last = np.full((1, 2, 2, 3), 6.0, np.float32)
+    images, scores, kept = monitor.keep_leading_images(last, _scores_ranking_7(3)[None], rescore=None)
+    assert kept == [4] and images[0, 0, 0, 0] == 4.0 and scores[0, 7] == 3.0
+    d = monitor.diagnose(images, scores, kept, _scores_ranking_7(3)[None])[0]
+    assert d.outcome == "top-1 by iteration 2 (checked every iteration), kept iteration 4 of 6 (the last image's top-1 is tench)"
 
 
 def test_not_top1_gives_the_rank_and_the_top1_class():
@@ -358,13 +384,14 @@ def test_image_statistics():
 def test_diagnostics_change_neither_the_images_nor_the_random_numbers(linear_model, loop):
     settings = Settings.from_kwargs(dict(num_iterations=23, blur_every=4, max_jitter=7))
     runs = []
-    for monitor in (None, Monitor([76, 130], loop.check_every)):
+    for monitor in (None, Monitor([76, 130], loop.check_every), Monitor([76, 130], loop.check_every, True)):
         rng = np.random.default_rng(11)
         X = initial_image(rng, 2)
         X, _ = loop.run(linear_model, X, [76, 130], rng, range(23), settings, None, [], monitor)
         runs.append((X, rng.random()))
-    np.testing.assert_array_equal(runs[0][0], runs[1][0])
-    assert runs[0][1] == runs[1][1]  # the generator is where it was: no draw was added
+    for X, after in runs[1:]:
+        np.testing.assert_array_equal(runs[0][0], X)
+        assert runs[0][1] == after  # the generator is where it was: no draw was added
 
 
 def test_both_loops_agree_on_the_diagnostics(linear_model):
@@ -386,13 +413,15 @@ def test_command_line_prints_one_diagnostic_line_per_class(monkeypatch, tmp_path
 
     monkeypatch.setattr(classviz, "load_squeezenet", lambda weights=None: MeanStandIn())
     # class 7's pixels gain 0.05 per iteration (a little less where clipped) from a mean of 0.23: above RIVAL
-    # between the checks at 5 and 10; class 3 has a zero gradient and a score of -10 (rank 3 behind 9 and 7)
+    # after 6 iterations (the command line keeps the leading image: every iteration is checked); class 3 has a zero
+    # gradient and a score of -10 (rank 3 behind 9 and 7)
     assert main(["visualize", "--class", "7", "tiger shark", "--iterations", "30", "--l2-reg", "0",
                  "--learning-rate", str(0.05 * PIXELS), "--out", str(tmp_path / "o.png"), "--quiet"]) == 0
     out = capsys.readouterr().out.splitlines()
     cock = next(line for line in out if line.startswith(f"{tmp_path / 'o_7_cock.png'}: "))
     shark = next(line for line in out if line.startswith(f"{tmp_path / 'o_3_tiger_shark.png'}: "))
-    assert re.fullmatch(r".*: 7 cock: top-1 by iteration 10 \(checks every 5\), raw score 0\.2 -> 1\.7", cock), cock
+    assert re.fullmatch(r".*: 7 cock: top-1 by iteration 6 \(checked every iteration\), raw score 0\.2 -> 1\.7",
+                        cock), cock
     assert re.fullmatch(r".*: 3 tiger shark: not top-1 \(rank 3; top-1 is ostrich\), raw score -10\.0 -> -10\.0; "
                         r"warning: the raw target score does not rise \(-10\.0 -> -10\.0 in 30 iterations\): .*",
                         shark), shark
@@ -433,7 +462,7 @@ def test_the_issue_check_command(tmp_path, weights_dir, capsys):
     assert main(["visualize", "--class", "tarantula", "217", "--iterations", "100", "--seed", "0", "--out",
                  str(tmp_path / "o.png"), "--weights", str(weights_dir), "--quiet"]) == 0
     out = capsys.readouterr().out
-    tarantula = re.search(r": 76 tarantula: top-1 by iteration (\d+) \(checks every 5\)", out)
+    tarantula = re.search(r": 76 tarantula: top-1 by iteration (\d+) \(checked every iteration\)", out)
     assert tarantula and int(tarantula.group(1)) < 100, out
     springer = re.search(r": 217 English springer: (top-1 by iteration \d+|not top-1 \(rank (\d+); top-1 is "
                          r"([^)]+)\))", out)

@@ -57,12 +57,16 @@ class _CountingModel:
 def test_no_retracing_over_50_iterations(linear_model):
     model = _CountingModel(linear_model)
     reference_run(3, model, num_iterations=50, seed=0)
-    assert model.calls == 2  # one trace of the step + the final (eager) scores; not one per iteration
+    # one trace of the step + one of the forward pass that checks every iteration's image (keep="leading") + the
+    # final (eager) scores; not one per iteration
+    assert model.calls == 3
     reference_run(7, model, num_iterations=50, seed=1, l2_reg=0.5, learning_rate=2.0, blur_every=3,
                                max_jitter=30)
-    assert model.calls == 3  # new class, hyper-parameters and offsets: no new trace, only the final scores
+    assert model.calls == 4  # new class, hyper-parameters and offsets: no new trace, only the final scores
     reference_run([5, 6], model, num_iterations=50, seed=2)
-    assert model.calls == 5  # a new batch size: its own graph, traced once
+    assert model.calls == 6  # a new batch size: the step's own graph, traced once (the forward pass takes any size)
+    reference_run(3, model, num_iterations=50, seed=0, keep="last")
+    assert model.calls == 7  # no check of every iteration: only the final scores
     assert compiled_ascent_step(model, 1).experimental_get_tracing_count() == 1
     assert compiled_ascent_step(model, 2).experimental_get_tracing_count() == 1
 
@@ -136,7 +140,7 @@ def test_command_line_main_job(tmp_path, squeezenet, weights_dir, capsys):
     assert main(["visualize", "--class", "tarantula", "--iterations", "100", "--seed", "0", "--out", str(out),
                  "--weights", str(weights_dir), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"t\.png: 76 tarantula: top-1 by iteration \d+ \(checks every 5\), raw score [\d.]+ -> [\d.]+\n",
+    assert re.search(r"t\.png: 76 tarantula: top-1 by iteration \d+ \(checked every iteration\), raw score [\d.]+ -> [\d.]+\n",
                      printed), printed
     assert "top-5: 76 tarantula" in printed
     img = np.asarray(Image.open(out))

@@ -12,6 +12,10 @@ iteration N, circularly shifted by that iteration's jitter, which is what the ne
   (to the end when the run keeps its leading image): the 1000 raw class scores of the images, for the first
   iteration at which the target is top-1, for the starting raw target score (``t = 0``) and, when the run keeps
   its leading image, a copy of each image at every check where its target led (:attr:`Monitor.led`);
+* every iteration, when the run keeps its leading image and its loop reports them (the compiled reference loop,
+  :meth:`Monitor.observe_result`): the 1000 raw scores of the image after the iteration, not jittered (one
+  forward pass), for the first iteration at which the target is top-1 and a copy of the image where the target
+  led by the widest margin (:attr:`Monitor.leader`); these checks then replace the periodic ones after ``t = 0``;
 * every iteration: whether the step's result holds NaN or inf values; the loop stops once every image is NaN
   (a NaN value of X stays NaN through ``X + learning_rate * dX``, un-jitter, clipping and blur, so nothing is
   left to compute);
@@ -83,9 +87,10 @@ class ImageDiagnosis:
         iterations: iterations run (fewer than asked when the loop stopped on NaN).
         first_top1: the first iteration count N at which the image after N iterations had the target as the top-1
             class (checked every ``check_every`` iterations, and on the final image), or None.
-        check_every: the period of those checks, in iterations, or None when not known.
-        kept: when the run returned an earlier image than its last (the image of the last check where the target
-            led, see :func:`classviz.visualize.create_class_visualization`'s ``keep``), its iteration count N;
+        check_every: the period of those checks, in iterations (1: every iteration, without jitter, see
+            :meth:`Monitor.observe_result`), or None when not known.
+        kept: when the run returned an earlier image than its last (an image of a check where the target led,
+            see :func:`classviz.visualize.create_class_visualization`'s ``keep``), its iteration count N;
             None when the image is the run's last. Every other value but ``first_top1`` describes the returned
             image.
         last_top1: when ``kept`` is not None, the top-1 class of the run's last image.
@@ -123,12 +128,14 @@ class ImageDiagnosis:
 
         N is the first check at which the target led: the target became top-1 after the previous check (K
         iterations earlier) and by iteration N, so loops that check at different periods give different N for the
-        same run; the line says the period."""
+        same run; the line says the period (``"checked every iteration"`` when K is 1)."""
         if self.rank is None:
             return "no valid scores (the image holds NaN values)"
         if self.rank == 1:
             text = f"top-1 by iteration {self.first_top1}"
-            if self.check_every is not None:
+            if self.check_every == 1:
+                text += " (checked every iteration)"
+            elif self.check_every is not None:
                 text += f" (checks every {self.check_every})"
         else:
             text = f"not top-1 (rank {self.rank}; top-1 is {class_name(self.top1)})"
@@ -246,6 +253,11 @@ class Monitor:
         led: per image, the list of ``(N, image)``: each check N at which the target was top-1, and a float32
             (224, 224, 3) copy of the image after N iterations (not jittered); only with ``keep_leading`` (at most
             one per check: 20 images, 12 MB, for 100 iterations checked every 5).
+        leader: per image, None or ``(N, image, scores, margin)``: of the images after N iterations reported by
+            :meth:`observe_result` (not jittered) where the target was top-1, the one with the widest margin of
+            the target's raw score over the runner-up's (the latest of equals), a float32 (224, 224, 3) copy, its
+            (1000,) raw scores and the margin.
+        checked_every_iteration: whether the loop reports every iteration's image (:meth:`observe_result`).
     """
 
     def __init__(self, targets, check_every: int, keep_leading: bool = False):
@@ -254,6 +266,8 @@ class Monitor:
         self.keep_leading = bool(keep_leading)
         n = len(self.targets)
         self.led: list = [[] for _ in range(n)]
+        self.leader: list = [None] * n
+        self.checked_every_iteration = False
         self.first_top1: list = [None] * n
         self.start_scores = np.full(n, np.nan)
         self.step_slopes: list = [None] * n
@@ -262,6 +276,8 @@ class Monitor:
 
     def wants_scores(self, t: int) -> bool:
         """Whether iteration t is a top-1 check (t = 0 always: it measures the starting score)."""
+        if self.checked_every_iteration:
+            return t == 0
         return t == 0 or (t % self.check_every == 0 and (self.keep_leading or None in self.first_top1))
 
     def observe_scores(self, t: int, scores, X=None) -> None:
@@ -286,6 +302,28 @@ class Monitor:
             if self.keep_leading and X is not None:
                 images = np.asarray(X, dtype=np.float32) if images is None else images
                 self.led[i].append((t, images[i].copy()))
+
+    def observe_result(self, n: int, scores, X) -> None:
+        """Record the (N, 1000) raw scores of the images after n iterations, not jittered (X, NumPy or tensor).
+
+        For a run that keeps its leading images, from a loop that reports every iteration's image (one forward
+        pass each): the periodic checks stop (:meth:`wants_scores` is then true at ``t = 0`` only), the first
+        top-1 iteration comes from these checks, and :attr:`leader` keeps, per image, the image where the target
+        led by the widest margin.
+        """
+        self.checked_every_iteration = True
+        scores = np.asarray(scores, dtype=np.float32)
+        images = None
+        for i, y in enumerate(self.targets):
+            row = scores[i]
+            if not (np.isfinite(row).all() and _rank(row, y) == 1):
+                continue
+            if self.first_top1[i] is None:
+                self.first_top1[i] = n
+            margin = float(row[y] - np.max(np.delete(row, y)))
+            if self.leader[i] is None or margin >= self.leader[i][3]:
+                images = np.asarray(X, dtype=np.float32) if images is None else images
+                self.leader[i] = (n, images[i].copy(), row.copy(), margin)
 
     def observe_step_result(self, t: int, finite) -> None:
         """Record, per image, whether the step's result at iteration t was finite ((N,) bool)."""
@@ -362,17 +400,20 @@ class Monitor:
                 target_y=y, iterations=self.iterations, first_top1=first, rank=rank,
                 top1=int(np.argmax(row)) if finite else None, start_score=float(self.start_scores[i]),
                 final_score=final, spread=spread, saturated=saturated, step_slope=self.step_slopes[i],
-                nonfinite_at=self.nonfinite_at[i], warnings=warnings, check_every=self.check_every, kept=kept[i],
+                nonfinite_at=self.nonfinite_at[i], warnings=warnings, kept=kept[i],
+                check_every=1 if self.checked_every_iteration else self.check_every,
                 last_top1=None if kept[i] is None else int(np.argmax(last_scores[i]))))
         return result
 
     def keep_leading_images(self, images, scores, rescore):
         """The images a run returns when it keeps, per image, an image with the target on top.
 
-        Where the target is not the top-1 class of the last image, the images of the checks where it led
-        (:attr:`led`) are re-scored without jitter (the checks saw them jittered); the last of them that the
-        network still ranks first is returned, or failing that the one that ranks the target highest (the latest
-        of equals), if it ranks the target higher than the last image does.
+        Where the target is not the top-1 class of the last image: when the loop reported every iteration's image
+        (:meth:`observe_result`), the image where the target led by the widest margin (:attr:`leader`), if it
+        led; otherwise the images of the checks where it led (:attr:`led`) are re-scored without jitter (the
+        checks saw them jittered); the last of them that the network still ranks first is returned, or failing
+        that the one that ranks the target highest (the latest of equals), if it ranks the target higher than the
+        last image does.
 
         Args:
             images: float32 (N, 224, 224, 3) the run's last images.
@@ -387,7 +428,12 @@ class Monitor:
         kept = [None] * len(self.targets)
         for i, y in enumerate(self.targets):
             last_rank = _rank(scores[i], y) if np.isfinite(scores[i]).all() else np.inf
-            if last_rank == 1 or not self.led[i]:
+            if last_rank == 1:
+                continue
+            if self.leader[i] is not None:
+                kept[i], images[i], scores[i], _ = self.leader[i]
+                continue
+            if not self.led[i]:
                 continue
             rows = np.asarray(rescore(np.stack([image for _, image in self.led[i]])), dtype=np.float32)
             ranks = [_rank(row, y) if np.isfinite(row).all() else np.inf for row in rows]

@@ -183,9 +183,11 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
         keep: ``"last"`` (default, the seed's behaviour): return each run's last image. ``"leading"``: where the
             target is not the last image's top-1 class, return instead an image of a top-1 check at which the
             target led, re-scored without jitter: the last one the network still ranks first, else the one that
-            ranks the target highest, if higher than the last image does (the checks then run to the end;
-            ``diagnostics[i].kept`` says which iteration was kept; see
-            :meth:`classviz.diagnostics.Monitor.keep_leading_images`). The iterations, the random numbers and the
+            ranks the target highest, if higher than the last image does (the checks then run to the end). A loop
+            that checks every iteration's image without jitter (the course's compiled reference loop, one
+            forward pass per iteration) returns the image where the target led by the widest margin over the
+            runner-up. ``diagnostics[i].kept`` says which iteration was kept; see
+            :meth:`classviz.diagnostics.Monitor.keep_leading_images`. The iterations, the random numbers and the
             calls of the step are the same either way.
         **kwargs: ``l2_reg`` (>= 0), ``learning_rate`` (> 0), ``num_iterations`` (>= 0, int),
             ``blur_every`` (>= 1, int, iterations), ``max_jitter`` (>= 0, int, pixels), ``show_every`` (>= 1).
