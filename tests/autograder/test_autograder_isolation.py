@@ -139,31 +139,39 @@ def test_only_python_the_venv_and_the_sandbox_are_visible():
     assert any(Path(p, "pyvenv.cfg").exists() for p in paths) or sys.prefix == sys.base_prefix
 
 
-SCRIPT = textwrap.dedent('''
-    import sys, time
-    sys.path.insert(0, {repo!r})
-    from pathlib import Path
-    import numpy as np
-    from autograder.isolation import Limits, SandboxDir, StudentProcess, close_to_students, prepare_sandbox
-    close_to_students()  # the grader's step before grading (closes the course only in the unprivileged-user mode)
-    source = "def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\\n" \\
-             "    if target_y == 1:\\n        while True:\\n            pass\\n" \\
-             "    return model(X)[0, target_y], X\\n"
-    with SandboxDir({tmp!r}) as tmp:
-        proc = StudentProcess(prepare_sandbox(tmp, {{0: source}}), Limits())
-        proc.start()
-        proc.wait_ready(time.monotonic() + 300)
-        proc.request({{"op": "setup", "statements": [{{"file": "cells/cell_000.py", "line": 1, "source": source}}]}},
-                     None, time.monotonic() + 60)
-        header, _ = proc.request({{"op": "loss", "model": "linear", "input": "numpy", "target_y": 0, "l2_reg": 0.0}},
-                                 {{"X": np.zeros((1, 224, 224, 3), np.float32)}}, time.monotonic() + 60)
-        print("ISOLATION", proc.isolation.replace(" ", "_"), "OK", header["ok"], "UID", proc.hello.get("uid"),
-              flush=True)
-        print("PGID", proc.proc.pid, flush=True)
-        proc.end.send({{"op": "loss", "model": "linear", "input": "numpy", "target_y": 1, "l2_reg": 0.0}},
-                      {{"X": np.zeros((1, 224, 224, 3), np.float32)}}, time.monotonic() + 60)
-        time.sleep(600)  # killed here, while the student's endless loop runs
-''')
+def one_call_script(tmp, source: str, then: str, after: str = "") -> str:
+    """A grader process that closes the course (as the grader does before grading; only the unprivileged-user mode
+    changes anything), starts one student process with the loss function ``source`` in a sandbox under ``tmp``
+    and makes one call (class 0, as ``header``); then runs ``then`` inside the sandbox's block, ``after`` past it."""
+    return textwrap.dedent(f"""
+        import json, sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        import numpy as np
+        from autograder.isolation import Limits, SandboxDir, StudentProcess, close_to_students, prepare_sandbox
+        close_to_students()
+        source = {source!r}
+        with SandboxDir({str(tmp)!r}) as tmp:
+            proc = StudentProcess(prepare_sandbox(tmp, {{0: source}}), Limits())
+            proc.start()
+            proc.wait_ready(time.monotonic() + 300)
+            proc.request({{"op": "setup", "statements": [{{"file": "cells/cell_000.py", "line": 1, "source": source}}]}},
+                         None, time.monotonic() + 60)
+            header, _ = proc.request({{"op": "loss", "model": "linear", "input": "numpy", "target_y": 0,
+                                      "l2_reg": 0.0}}, {{"X": np.zeros((1, 224, 224, 3), np.float32)}},
+                                     time.monotonic() + 60)
+        """) + textwrap.indent(textwrap.dedent(then), "    ") + textwrap.dedent(after)
+
+
+ENDLESS = ("def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\n"
+           "    if target_y == 1:\n        while True:\n            pass\n"
+           "    return model(X)[0, target_y], X\n")
+KILLED_MIDWAY = """
+    print("ISOLATION", proc.isolation.replace(" ", "_"), "OK", header["ok"], "UID", proc.hello.get("uid"), flush=True)
+    print("PGID", proc.proc.pid, flush=True)
+    proc.end.send({"op": "loss", "model": "linear", "input": "numpy", "target_y": 1, "l2_reg": 0.0},
+                  {"X": np.zeros((1, 224, 224, 3), np.float32)}, time.monotonic() + 60)
+    time.sleep(600)  # killed here, while the student's endless loop runs
+"""
 
 
 def _alive(pgid: int) -> bool:
@@ -179,7 +187,7 @@ def test_a_killed_grader_takes_its_student_processes_with_it(tmp_path, mode, req
     """D3/D8: the grader is killed with SIGKILL mid-call; the student's process group (and, with namespaces, its
     whole PID namespace) dies too, and the sandbox it left is removed by the next batch's clean-up."""
     env = dict(os.environ)
-    argv = [sys.executable, "-c", SCRIPT.format(repo=str(REPO), tmp=str(tmp_path))]
+    argv = [sys.executable, "-c", one_call_script(tmp_path, ENDLESS, KILLED_MIDWAY)]
     if mode == "audit-hook":
         env["CLASSVIZ_GRADER_ISOLATION"] = "audit-hook"
     if mode == "user":  # its own user id, killed by the parent-death signal kept across setpriv's change of user
@@ -188,7 +196,7 @@ def test_a_killed_grader_takes_its_student_processes_with_it(tmp_path, mode, req
         tmp_path = Path(tempfile.mkdtemp(dir=open_tmp / "tmp"))
         os.chmod(tmp_path, 0o711)
         env = _user_env(open_tmp)
-        argv = in_container([sys.executable, "-c", SCRIPT.format(repo=str(REPO), tmp=str(tmp_path))])
+        argv = in_container([sys.executable, "-c", one_call_script(tmp_path, ENDLESS, KILLED_MIDWAY)])
     grader = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                               start_new_session=True)
     lines = []
@@ -269,29 +277,11 @@ def test_in_a_container_the_user_mode_is_the_best_and_closes_the_course(open_tmp
     assert status["summary"].startswith("isolation: unprivileged user (as a fresh unprivileged user")
 
 
-ONE_CALL = textwrap.dedent('''
-    import json, sys, time
-    sys.path.insert(0, {repo!r})
-    import numpy as np
-    from autograder.isolation import Limits, SandboxDir, StudentProcess, close_to_students, prepare_sandbox
-    close_to_students()
-    source = "def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\\n" \\
-             "    import classviz, importlib.util, os, sys\\n" \\
-             "    assert os.path.dirname(classviz.__file__) == os.path.join(os.getcwd(), 'classviz')\\n" \\
-             "    assert importlib.util.find_spec('classviz_reference') is None\\n" \\
-             "    return model(X)[0, target_y], X\\n"
-    with SandboxDir({tmp!r}) as tmp:
-        proc = StudentProcess(prepare_sandbox(tmp, {{0: source}}), Limits())
-        proc.start()
-        proc.wait_ready(time.monotonic() + 300)
-        proc.request({{"op": "setup", "statements": [{{"file": "cells/cell_000.py", "line": 1, "source": source}}]}},
-                     None, time.monotonic() + 60)
-        header, _ = proc.request({{"op": "loss", "model": "linear", "input": "numpy", "target_y": 0, "l2_reg": 0.0}},
-                                 {{"X": np.zeros((1, 224, 224, 3), np.float32)}}, time.monotonic() + 60)
-        proc.close()
-    print("RESULT", json.dumps({{"mode": proc.isolation, "ok": header["ok"], "error": header.get("error"),
-                                "uid": proc.hello["uid"]}}))
-''')
+SANDBOX_IMPORTS = ("def class_visualization_loss_and_gradient(model, X, target_y, l2_reg):\n"
+                   "    import classviz, importlib.util, os, sys\n"
+                   "    assert os.path.dirname(classviz.__file__) == os.path.join(os.getcwd(), 'classviz')\n"
+                   "    assert importlib.util.find_spec('classviz_reference') is None\n"
+                   "    return model(X)[0, target_y], X\n")
 
 
 def test_a_student_process_runs_as_its_own_user_in_a_container(open_tmp, restore_course_modes):
@@ -300,7 +290,9 @@ def test_a_student_process_runs_as_its_own_user_in_a_container(open_tmp, restore
     tmp = Path(tempfile.mkdtemp(dir=open_tmp / "tmp"))
     os.chmod(tmp, 0o711)
     env = {k: v for k, v in _user_env(open_tmp).items() if k != "CLASSVIZ_GRADER_ISOLATION"}
-    proc = subprocess.run(container_like([sys.executable, "-c", ONE_CALL.format(repo=str(REPO), tmp=str(tmp))]),
+    proc = subprocess.run(container_like([sys.executable, "-c", one_call_script(tmp, SANDBOX_IMPORTS, "proc.close()\n", (
+        'print("RESULT", json.dumps({"mode": proc.isolation, "ok": header["ok"], "error": header.get("error"), '
+        '"uid": proc.hello["uid"]}))\n'))]),
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert "RESULT" in proc.stdout, proc.stderr[-3000:]
     result = json.loads(proc.stdout.split("RESULT", 1)[1])
