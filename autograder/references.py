@@ -301,34 +301,26 @@ class References:
                          "reference_rises": {k: round(v, 3) for k, v in self.loop.reference_rises.items()}}}
 
 
-_MODELS: dict = {}
-_MODELS_LOCK = __import__("threading").Lock()
-
-
 def model_for(weights, threads: int = 1):
     """The Keras SqueezeNet 1.1 for a weights folder, to build the reference values with the reference solution
-    (imports TensorFlow, quietly, with ``threads`` intra- and inter-op threads); kept for the life of the process;
-    thread-safe. Grading itself never calls it (:attr:`References.model` scores images in NumPy)."""
+    (imports TensorFlow, quietly, with ``threads`` intra- and inter-op threads). Grading itself never calls it
+    (:attr:`References.model` scores images in NumPy)."""
     import os
 
-    key = (os.path.realpath(weights), int(threads))
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-            with quiet_native_stderr():
-                import tensorflow as tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with quiet_native_stderr():
+        import tensorflow as tf
 
-            tf.get_logger().setLevel("ERROR")  # Python-level TensorFlow warnings: not the grader's output
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-                tf.config.threading.set_inter_op_parallelism_threads(int(threads))
-            except RuntimeError:  # TensorFlow already initialized in this process
-                pass
-            from classviz import load_squeezenet
+    tf.get_logger().setLevel("ERROR")  # Python-level TensorFlow warnings: not the grader's output
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+    except RuntimeError:  # TensorFlow already initialized in this process
+        pass
+    from classviz import load_squeezenet
 
-            with quiet_native_stderr():
-                _MODELS[key] = load_squeezenet(weights)
-        return _MODELS[key]
+    with quiet_native_stderr():
+        return load_squeezenet(weights)
 
 
 @contextlib.contextmanager
