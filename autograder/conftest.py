@@ -5,6 +5,5 @@ pytest reads hooks and fixtures from a conftest's namespace, and a conftest belo
 functions imports :mod:`autograder.plugin`, never this file.
 """
 
-from .plugin import (feedback, grading, pytest_addoption, pytest_collection_finish, pytest_configure,  # noqa: F401
-                     pytest_ignore_collect, pytest_runtest_makereport, pytest_sessionfinish, pytest_terminal_summary,
-                     references, student)
+from .plugin import (feedback, grading, pytest_addoption, pytest_configure, pytest_ignore_collect,  # noqa: F401
+                     pytest_runtest_makereport, pytest_sessionfinish, pytest_terminal_summary, references, student)

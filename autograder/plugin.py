@@ -61,12 +61,6 @@ def pytest_configure(config):
             grading.start_student()  # first: its TensorFlow import overlaps the grader's own start-up
 
 
-def pytest_collection_finish(session):
-    grading = session.config.stash.get(_GRADING, None)
-    if grading is not None:
-        grading.needs_model = any(item.name == "test_score_increase" for item in session.items)
-
-
 def pytest_ignore_collect(collection_path, config):
     if not config.getoption("submission", None) and HIDDEN_TESTS in (collection_path, *collection_path.parents):
         return True
@@ -164,7 +158,6 @@ class Grading:
     def __init__(self, config):
         from .isolation import Limits
 
-        self.needs_model = True  # the selected checks score images on the grader's network (set at collection)
         self.path = Path(config.getoption("submission"))
         scale, base = float(config.getoption("timeout_scale")), Limits()
         self.limits = Limits(startup_seconds=base.startup_seconds * scale, call_seconds=base.call_seconds * scale,
@@ -237,14 +230,9 @@ class Grading:
 
     def references(self):
         from .reference_store import references_for
-        from .references import preload_model
-
         began = time.monotonic()
         try:
             self.refs = references_for(self.weights, self.limits.threads)
-            if (self.refs.source == "stored" and self.refs._model is None and self.needs_model
-                    and self.session is not None):
-                preload_model(self.weights, self.limits.threads)
             return self.refs
         finally:
             self.reference_wait += time.monotonic() - began

@@ -6,7 +6,7 @@ and stored again -- never trusted blindly. :func:`references_for` says which hap
 or ``"built"`` with the reason: missing, stale, damaged).
 
 The version key (:func:`version_key`) holds everything that changes the values: the grader version, the SHA-256 of
-the code that computes them (``autograder/references.py`` and its stand-in, ``classviz/``,
+the code that computes them (``autograder/references.py``, its stand-in and its NumPy SqueezeNet, ``classviz/``,
 ``classviz_reference/``), the SHA-256 of the weight files, the TensorFlow, Keras, NumPy and SciPy versions, the
 Python version, the CPU (architecture and instruction-set flags: TensorFlow's kernels depend on them) and the number
 of TensorFlow threads (the order of its sums).
@@ -45,7 +45,8 @@ from .results import GRADER_VERSION
 ROOT = Path(__file__).resolve().parent.parent
 STORE_ENV = "CLASSVIZ_REFERENCES_DIR"
 DATA, MANIFEST = "references.npz", "manifest.json"
-_CODE = ("autograder/references.py", "autograder/child/standin.py", "classviz", "classviz_reference")
+_CODE = ("autograder/references.py", "autograder/numpy_squeezenet.py", "autograder/child/standin.py", "classviz",
+         "classviz_reference")
 _GROUPS = ("real_cases", "raw_cases", "l2_case_reg", "update", "plain", "loop", "update_loss_case")
 _LOCK = threading.Lock()
 _LOADED: dict = {}
@@ -219,7 +220,7 @@ def _store_lock(folder: Path):
 def _build_and_store(weights, threads: int, folder: Path, key: dict, why: str):
     model = refs_module.model_for(weights, threads)
     with refs_module.quiet_native_stderr():
-        refs = refs_module.References.build(model)
+        refs = refs_module.References.build(model, weights)
     refs.source = f"built ({why})"
     try:
         save(refs, folder, key)
@@ -268,7 +269,7 @@ def main(args) -> int:
     stored, why = load(folder, key)
     model = refs_module.model_for(weights, threads)
     with refs_module.quiet_native_stderr():
-        built = refs_module.References.build(model)
+        built = refs_module.References.build(model, weights)
     print(f"built on the real network in {built.seconds:.1f} s (version key: grader {key['grader_version']}, "
           f"TensorFlow {key['tensorflow'] or key['tensorflow-cpu']}, Keras {key['keras']}, NumPy {key['numpy']})")
     diff = differences(built, stored) if stored is not None else []

@@ -4,8 +4,8 @@ Rule of this module: (SqueezeNet 1.1, the linear stand-in) => every input a chec
 and every value the check compares with, computed once per grader process with the reference solution
 (:mod:`classviz_reference`, never given to a student process) and reused for all submissions
 (:func:`autograder.reference_store.references_for`; stored and verified by :mod:`autograder.reference_store`, so a grader process needs
-TensorFlow only when it builds them or scores images). Every input comes from a fixed seed, so two grader runs send
-the same inputs.
+TensorFlow only when it builds them: it scores images with :class:`autograder.numpy_squeezenet.NumpySqueezeNet`).
+Every input comes from a fixed seed, so two grader runs send the same inputs.
 :meth:`References.build` also checks that the reference earns the score-increase check's margins, and raises
 :class:`ReferenceMarginError` otherwise.
 """
@@ -16,6 +16,8 @@ import contextlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from classviz.settings import DEFAULTS
 
 from .child.standin import LinearStandIn
 
@@ -87,7 +89,8 @@ class UpdateCase:
 
 @dataclass
 class PlainCase:
-    """Check score_increase, part 1: ``steps`` plain update steps from ``X0`` for ``target_y``."""
+    """Check score_increase, part 1: ``steps`` plain update steps from ``X0`` for ``target_y``; ``s0`` the raw score
+    of ``X0`` and ``reference_rise`` the reference's rise, both under :meth:`References.scores`."""
     X0: np.ndarray
     target_y: int
     l2_reg: float
@@ -99,7 +102,8 @@ class PlainCase:
 
 @dataclass
 class LoopCase:
-    """Check score_increase, part 2: the provided loop (``create_class_visualization``) for ``target_y``."""
+    """Check score_increase, part 2: the provided loop (``create_class_visualization``) for ``target_y``; ``s0`` and
+    the rises under :meth:`References.scores`."""
     target_y: int
     target_name: str
     seed: int
@@ -130,7 +134,7 @@ class References:
         self.compile_case: LossCase = None
         self.update_loss_case: LossCase = None
         self.standin = LinearStandIn(STANDIN_SEED)
-        self._model = None
+        self._scorer = None
         self.weights, self.threads = None, 1
         self.seconds = 0.0
         self.source = "built"
@@ -138,21 +142,18 @@ class References:
 
     @property
     def model(self):
-        """The grader's SqueezeNet 1.1 (:func:`model_for`), loaded on first use: stored references need no
-        TensorFlow until a check scores images."""
-        if self._model is None:
-            self._model = model_for(self.weights, self.threads)
-        return self._model
+        """The grader's SqueezeNet 1.1 for scoring images, in NumPy (never TensorFlow: see
+        :mod:`autograder.numpy_squeezenet`), loaded from :attr:`weights` on first use."""
+        if self._scorer is None:
+            from .numpy_squeezenet import NumpySqueezeNet
 
-    @model.setter
-    def model(self, model):
-        self._model = model
+            self._scorer = NumpySqueezeNet(self.weights)
+        return self._scorer
 
     def scores(self, X: np.ndarray) -> np.ndarray:
-        """float64 (N, 1000) raw scores of float32 (N, 224, 224, 3) images under the grader's SqueezeNet 1.1."""
-        import tensorflow as tf
-
-        return np.asarray(self.model(tf.constant(X)), np.float64)
+        """float64 (N, 1000) raw scores of float32 (N, 224, 224, 3) preprocessed images under :attr:`model` (its
+        float32 outputs); the checks and the reference values alike."""
+        return np.asarray(self.model(X), np.float64)
 
     @staticmethod
     def class_name(k: int) -> str:
@@ -161,11 +162,14 @@ class References:
         return class_name(int(k))
 
     @classmethod
-    def build(cls, model) -> "References":
+    def build(cls, model, weights) -> "References":
         """Compute every input and reference value.
 
         Args:
-            model: the real SqueezeNet 1.1 (``classviz.load_squeezenet()``) in this, the grader's, process.
+            model: the real SqueezeNet 1.1 (``classviz.load_squeezenet()``) in this, the grader's, process: the
+                reference solution's losses and gradients.
+            weights: its weights folder; the score-increase check's scores (``s0``, rises) are measured with
+                :meth:`scores` on them, as the check measures the student's.
 
         Raises:
             ReferenceMarginError: the reference solution does not reach the score-increase check's margins.
@@ -180,7 +184,8 @@ class References:
 
         start = time.perf_counter()
         refs = cls()
-        refs.model = model
+        refs.weights = weights
+        lr, l2 = DEFAULTS["learning_rate"], DEFAULTS["l2_reg"]  # the notebook's defaults
 
         def image(seed):
             return initial_image(np.random.default_rng(seed))
@@ -238,18 +243,18 @@ class References:
 
         # check update_step: the linear stand-in
         G = (np.random.default_rng(3001).standard_normal((1, 224, 224, 3)) * 0.01).astype(np.float32)
-        refs.update = UpdateCase(X=image(3000), target_y=76, l2_reg=1e-3, lr=25.0, G=G, lr_injected=3.0)
-        refs.update_loss_case = linear_case("update_own", refs.update.X, "numpy", 76, 1e-3)
+        refs.update = UpdateCase(X=image(3000), target_y=76, l2_reg=l2, lr=lr, G=G, lr_injected=3.0)
+        refs.update_loss_case = linear_case("update_own", refs.update.X, "numpy", 76, l2)
 
         # check score_increase, part 1: plain steps of the reference (the notebook's public check, hidden too)
         X = image(0)
-        s0 = float(np.asarray(model(tf.constant(X)))[0, 76])
+        s0 = float(refs.scores(X)[0, 76])
         Xr = X
         for _ in range(PLAIN_STEPS):
-            _, dX = reference_loss_and_gradient(model, Xr, 76, 1e-3)
-            Xr = Xr + 25.0 * dX.numpy()
-        plain_rise = float(np.asarray(model(tf.constant(Xr)))[0, 76]) - s0
-        refs.plain = PlainCase(X0=X, target_y=76, l2_reg=1e-3, lr=25.0, steps=PLAIN_STEPS, s0=s0,
+            _, dX = reference_loss_and_gradient(model, Xr, 76, l2)
+            Xr = Xr + lr * dX.numpy()
+        plain_rise = float(refs.scores(Xr.astype(np.float32))[0, 76]) - s0
+        refs.plain = PlainCase(X0=X, target_y=76, l2_reg=l2, lr=lr, steps=PLAIN_STEPS, s0=s0,
                                 reference_rise=plain_rise)
         if not plain_rise > 2 * MIN_PLAIN_RISE:
             raise ReferenceMarginError(f"the reference's {PLAIN_STEPS} plain steps raise the score by only {plain_rise:.2f}")
@@ -257,7 +262,7 @@ class References:
         # check score_increase, part 2: the provided loop, with the reference objective and its half-L2 variant
         target, iterations = 130, 20
         X0 = initial_image(np.random.default_rng(GRADING_SEED))
-        loop_s0 = float(np.asarray(model(tf.constant(X0)))[0, target])
+        loop_s0 = float(refs.scores(X0)[0, target])
         spec = [tf.TensorSpec([1, 224, 224, 3], tf.float32), tf.TensorSpec([], tf.int32),
                 tf.TensorSpec([], tf.float32)]
 
@@ -274,8 +279,9 @@ class References:
         rises = {}
         for label, step in (("full", CompiledLoop()), ("half", half_step)):
             run = create_class_visualization(target, model, step=step, seed=GRADING_SEED, num_iterations=iterations)
-            rises[label] = float(run.scores[0, target]) - loop_s0
-            top = int(np.argmax(run.scores[0]))
+            final = refs.scores(run.images)[0]
+            rises[label] = float(final[target]) - loop_s0
+            top = int(np.argmax(final))
             if top != target or not rises[label] > 0:
                 raise ReferenceMarginError(f"the reference loop ({label} L2) ends with top-1 class {top} and a rise of "
                                  f"{rises[label]:.2f}; the score_increase check needs another target or length")
@@ -295,47 +301,26 @@ class References:
                          "reference_rises": {k: round(v, 3) for k, v in self.loop.reference_rises.items()}}}
 
 
-_MODELS: dict = {}
-_MODELS_LOCK = __import__("threading").Lock()
-
-
 def model_for(weights, threads: int = 1):
-    """The grader's SqueezeNet 1.1 for a weights folder, loaded on first use (imports TensorFlow, quietly, with
-    ``threads`` intra- and inter-op threads) and kept for the life of the process; thread-safe."""
+    """The Keras SqueezeNet 1.1 for a weights folder, to build the reference values with the reference solution
+    (imports TensorFlow, quietly, with ``threads`` intra- and inter-op threads). Grading itself never calls it
+    (:attr:`References.model` scores images in NumPy)."""
     import os
 
-    key = (os.path.realpath(weights), int(threads))
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-            with quiet_native_stderr():
-                import tensorflow as tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with quiet_native_stderr():
+        import tensorflow as tf
 
-            tf.get_logger().setLevel("ERROR")  # Python-level TensorFlow warnings: not the grader's output
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-                tf.config.threading.set_inter_op_parallelism_threads(int(threads))
-            except RuntimeError:  # TensorFlow already initialized in this process
-                pass
-            from classviz import load_squeezenet
+    tf.get_logger().setLevel("ERROR")  # Python-level TensorFlow warnings: not the grader's output
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+    except RuntimeError:  # TensorFlow already initialized in this process
+        pass
+    from classviz import load_squeezenet
 
-            with quiet_native_stderr():
-                _MODELS[key] = load_squeezenet(weights)
-        return _MODELS[key]
-
-
-def preload_model(weights, threads: int = 1) -> None:
-    """Start loading :func:`model_for` in a background thread (while the student's process starts); a failure
-    there is raised again by the check that needs the model."""
-    import threading
-
-    def load():
-        try:
-            model_for(weights, threads)
-        except Exception:  # noqa: BLE001 - the next model_for call raises it where a check can report it
-            pass
-
-    threading.Thread(target=load, name="grader-model", daemon=True).start()
+    with quiet_native_stderr():
+        return load_squeezenet(weights)
 
 
 @contextlib.contextmanager

@@ -68,7 +68,8 @@ class Student(Protocol):
         """The loss function compiled the provided loop's way, called once at ``case``."""
 
     def run_provided_loop(self, model, loop) -> dict:
-        """The provided loop with the student's step (a ``LoopCase``), scored by ``model``."""
+        """The provided loop with the student's step (a ``LoopCase``), scored by ``model`` (the grader's NumPy
+        SqueezeNet)."""
 
     def pitfalls(self, name: str) -> list[str]:
         """The TensorFlow 2 pitfalls found in the definition of ``name``."""
@@ -267,10 +268,11 @@ class StudentSession:
     def run_provided_loop(self, model, loop) -> dict:
         """The notebook's loop (``classviz.visualize.create_class_visualization``), run in the grader with each
         step of the student's functions taken in the student process, as the notebook does it (the gradient
-        compiled when possible).
+        compiled when possible). With the grader's NumPy model, the loop in this process needs no TensorFlow.
 
         Args:
-            model: the grader's SqueezeNet (scores the images).
+            model: the grader's :class:`autograder.numpy_squeezenet.NumpySqueezeNet` (scores the images: the loop's
+                top-1 checks and the final image).
             loop: :class:`autograder.references.LoopCase`.
 
         Returns:

@@ -97,7 +97,7 @@ def test_only_values_under_this_key_with_a_valid_checksum_are_used(tmp_path, dam
 def test_invalid_values_are_rebuilt_and_stored_again_valid_ones_are_not(tmp_path, monkeypatch):
     built = []
 
-    def build(model):
+    def build(model, weights):
         built.append(model)
         return small_references()
 
@@ -173,9 +173,10 @@ def test_values_under_another_key_or_edited_by_one_byte_are_rebuilt_and_the_grad
 
 @pytest.mark.weights
 @pytest.mark.slow
-def test_with_stored_values_the_grader_imports_no_tensorflow_unless_it_scores_images(tmp_path, weights_dir):
-    """``python -m autograder references`` stores the values; a grade without the check that scores images
-    (score_increase) then never imports TensorFlow in the grader's process, and gets the stored values."""
+def test_with_stored_values_the_grader_process_never_imports_tensorflow(tmp_path, weights_dir):
+    """``python -m autograder references`` stores the values; a grade of every check, score_increase included (it
+    scores images and runs the provided loop in the grader, on the NumPy SqueezeNet), then gets the stored values
+    and never imports TensorFlow (nor Keras) in the grader's process."""
     store = tmp_path / "store"
     env = dict(os.environ, CLASSVIZ_REFERENCES_DIR=str(store))
     proc = subprocess.run([sys.executable, "-m", "autograder", "references", "--weights", str(weights_dir)],
@@ -185,14 +186,16 @@ def test_with_stored_values_the_grader_imports_no_tensorflow_unless_it_scores_im
     (tmp_path / "tf_probe.py").write_text(
         "import sys\n"
         "def pytest_sessionfinish(session):\n"
-        f"    open({str(tmp_path / 'tf.txt')!r}, 'w').write(str('tensorflow' in sys.modules))\n")
+        f"    found = sorted({{'tensorflow', 'keras'}} & set(sys.modules))\n"
+        f"    open({str(tmp_path / 'tf.txt')!r}, 'w').write(repr(found))\n")
     notebook = corpus.write_notebook(corpus.parse_snippet(corpus.SUBMISSIONS / "reference_solution.py"), tmp_path)
     result = tmp_path / "result.json"
     proc = subprocess.run([sys.executable, "-m", "pytest", "autograder", "--submission", str(notebook), "--weights",
-                           str(weights_dir), "-k", "not score_increase", "--result-json", str(result), "-p",
+                           str(weights_dir), "--result-json", str(result), "-p",
                            "tf_probe", "-p", "no:cacheprovider"], cwd=corpus.REPO, capture_output=True, text=True,
                           env=dict(env, PYTHONPATH=str(tmp_path)), timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     record = json.loads(result.read_text())
-    assert record["reference"]["source"] == "stored" and record["score"] == 12
-    assert (tmp_path / "tf.txt").read_text() == "False"
+    assert record["reference"]["source"] == "stored" and record["score"] == 15
+    assert {c["name"]: c["points"] for c in record["checks"]}["score_increase"] > 0
+    assert (tmp_path / "tf.txt").read_text() == "[]"

