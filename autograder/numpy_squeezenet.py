@@ -35,7 +35,7 @@ class NumpySqueezeNet:
     """
 
     numpy_model = True
-    """Called on NumPy arrays and never traced by the provided loop (:func:`classviz.diagnostics.scores_function`)."""
+    """Called on NumPy arrays and never traced by the provided loop (:func:`classviz.squeezenet.scores_function`)."""
 
     def __init__(self, weights):
         arrays = load_weight_arrays(weights)

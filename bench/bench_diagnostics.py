@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     import classviz
-    from classviz.diagnostics import Monitor
+    from classviz.monitor import Monitor
     from classviz.visualize import Settings, StepLoop, initial_image
     from classviz_reference import CompiledLoop, compiled_ascent_step
     from compare_loop import student_style_step

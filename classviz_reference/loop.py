@@ -23,7 +23,7 @@ import weakref
 import numpy as np
 
 from classviz._checks import check_number
-from classviz.diagnostics import scores_function
+from classviz.squeezenet import scores_function
 from classviz.image import PREPROCESSED_MAX, PREPROCESSED_MIN
 from classviz.squeezenet import IMAGE_SIZE
 from classviz.visualize import BLUR_SIGMA, AscentLoop, random_jitter_offsets
@@ -209,7 +209,7 @@ class CompiledLoop(AscentLoop):
     The diagnostics' top-1 check runs every :attr:`check_every` = 5 iterations until every image has been top-1 (the
     rest of the classifier on features already computed: about 1 ms per check against a 16 ms iteration, at most
     1.5% of a run; see BENCHMARKS.md). A run that keeps its leading images instead scores every iteration's image
-    without jitter (:meth:`classviz.diagnostics.Monitor.observe_result`: one forward pass of the whole model per
+    without jitter (:meth:`classviz.monitor.Monitor.observe_result`: one forward pass of the whole model per
     iteration, after the step; see BENCHMARKS.md for its cost), so that the image it keeps is one the network
     ranks first as it is returned.
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import classviz
-from classviz.diagnostics import (GREY_SPREAD, MIN_RISE, SATURATED_SHARE, ImageDiagnosis, Monitor, _rank,
-                                  image_statistics, warnings_for)
+from classviz.diagnostics import (GREY_SPREAD, MIN_RISE, SATURATED_SHARE, ImageDiagnosis, _rank, image_statistics,
+                                  warnings_for)
+from classviz.monitor import Monitor
 from classviz.visualize import Settings, StepLoop, create_class_visualization, initial_image
 from classviz_reference import CompiledLoop, reference_loss_and_gradient
 from classviz_reference import create_class_visualization as reference_run

@@ -35,9 +35,11 @@ import numpy as np
 
 from ._checks import check_batch, check_number
 from .classes import class_index
-from .diagnostics import ImageDiagnosis, Monitor, raw_scores
+from .diagnostics import ImageDiagnosis
 from .image import clip_to_valid_range
+from .monitor import Monitor
 from .settings import BLUR_SIGMA, DEFAULTS, Settings, initial_image  # noqa: F401 (public names of this module)
+from .squeezenet import raw_scores
 from .tf_compile import COMPILE_PITFALLS, compile_loss_and_gradient  # noqa: F401 (public names of this module)
 from .tf_variables import variables_as_watched_tensors  # noqa: F401 (public name of this module)
 from .transforms import blur_image, jitter, random_jitter_offsets, unjitter  # noqa: F401 (the loop's, and public)
@@ -90,7 +92,7 @@ class AscentLoop:
 
     Attributes:
         check_every: period, in iterations, of the diagnostics' top-1 check (all 1000 raw scores of the images;
-            see :class:`classviz.diagnostics.Monitor`).
+            see :class:`classviz.monitor.Monitor`).
     """
 
     check_every = 20
@@ -107,8 +109,8 @@ class AscentLoop:
             settings: the hyper-parameters.
             callback: None or ``callback(t, X)`` to call when ``settings.shown(t)``.
             seconds: list to append, after each iteration, the seconds since the loop started.
-            monitor: None or the run's :class:`classviz.diagnostics.Monitor`, to report to as it asks; the loop
-                stops early only when :meth:`~classviz.diagnostics.Monitor.must_stop` says so (every image NaN).
+            monitor: None or the run's :class:`classviz.monitor.Monitor`, to report to as it asks; the loop
+                stops early only when :meth:`~classviz.monitor.Monitor.must_stop` says so (every image NaN).
 
         Returns:
             ``(X, history)``: float32 (N, 224, 224, 3) NumPy images and a list (maybe empty) of per-iteration
@@ -189,7 +191,7 @@ def create_class_visualization(target_y, model, *, step, seed=0, callback=None, 
             that checks every iteration's image without jitter (the course's compiled reference loop, one
             forward pass per iteration) returns the image where the target led by the widest margin over the
             runner-up. ``diagnostics[i].kept`` says which iteration was kept; see
-            :meth:`classviz.diagnostics.Monitor.keep_leading_images`. The iterations, the random numbers and the
+            :meth:`classviz.monitor.Monitor.keep_leading_images`. The iterations, the random numbers and the
             calls of the step are the same either way.
         **kwargs: ``l2_reg`` (>= 0), ``learning_rate`` (> 0), ``num_iterations`` (>= 0, int),
             ``blur_every`` (>= 1, int, iterations), ``max_jitter`` (>= 0, int, pixels), ``show_every`` (>= 1).
