@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from classviz.squeezenet import _FIRES, _POOL_BEFORE, NUM_CONVS, _ceil_mode_extra_padding, load_weight_arrays
+from classviz.squeezenet import (_FIRES, _POOL_BEFORE, IMAGE_SIZE, NUM_CONVS, _ceil_mode_extra_padding,
+                                 load_weight_arrays)
 
 
 class NumpySqueezeNet:
@@ -50,8 +51,8 @@ class NumpySqueezeNet:
             ValueError: ``X`` is not of shape (N, 224, 224, 3).
         """
         x = np.asarray(X, dtype=np.float32)
-        if x.ndim != 4 or x.shape[1:] != (224, 224, 3):
-            raise ValueError(f"X must have shape (N, 224, 224, 3), but was {x.shape}")
+        if x.ndim != 4 or x.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
+            raise ValueError(f"X must have shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3), but was {x.shape}")
         x = self._conv(x.astype(np.float64), 0, stride=2)  # the float32 image, exactly
         k = 1
         for i in range(len(_FIRES)):

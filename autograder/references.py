@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from classviz.settings import DEFAULTS
+from classviz.squeezenet import IMAGE_SIZE
 
 from .child.standin import LinearStandIn
 
@@ -242,7 +243,7 @@ class References:
         refs.l2_case_reg = linear_case("l2_3", X_s, "numpy", 3, L2_CHANGE)
 
         # check update_step: the linear stand-in
-        G = (np.random.default_rng(3001).standard_normal((1, 224, 224, 3)) * 0.01).astype(np.float32)
+        G = (np.random.default_rng(3001).standard_normal((1, IMAGE_SIZE, IMAGE_SIZE, 3)) * 0.01).astype(np.float32)
         refs.update = UpdateCase(X=image(3000), target_y=76, l2_reg=l2, lr=lr, G=G, lr_injected=3.0)
         refs.update_loss_case = linear_case("update_own", refs.update.X, "numpy", 76, l2)
 
@@ -263,7 +264,7 @@ class References:
         target, iterations = 130, 20
         X0 = initial_image(np.random.default_rng(GRADING_SEED))
         loop_s0 = float(refs.scores(X0)[0, target])
-        spec = [tf.TensorSpec([1, 224, 224, 3], tf.float32), tf.TensorSpec([], tf.int32),
+        spec = [tf.TensorSpec([1, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32), tf.TensorSpec([], tf.int32),
                 tf.TensorSpec([], tf.float32)]
 
         @tf.function(input_signature=spec)
