@@ -230,6 +230,7 @@ class Grading:
 
     def references(self):
         from .reference_store import references_for
+
         began = time.monotonic()
         try:
             self.refs = references_for(self.weights, self.limits.threads)

@@ -23,9 +23,8 @@ import weakref
 import numpy as np
 
 from classviz._checks import check_number
-from classviz.squeezenet import scores_function
 from classviz.image import PREPROCESSED_MAX, PREPROCESSED_MIN
-from classviz.squeezenet import IMAGE_SIZE
+from classviz.squeezenet import IMAGE_SIZE, scores_function
 from classviz.visualize import BLUR_SIGMA, AscentLoop, random_jitter_offsets
 
 BLUR_TRUNCATE = 4.0

@@ -26,7 +26,6 @@ COMPILED_RTOL, COMPILED_LOSS_ATOL, COMPILED_ATOL = 1e-3, 1e-3, 1e-5
 hidden tf_function check's)."""
 
 
-
 class Pitfall(NamedTuple):
     """A common TensorFlow 2 mistake: its name, the code that shows it on a failing line, words of TensorFlow's error
     when it stops ``tf.function``, the fix named for that error, and what the hidden grader says when it loses the
