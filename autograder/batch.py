@@ -57,30 +57,28 @@ class Options:
 
 def run_hidden_tests(sub: Submission, options: Options) -> dict:
     """Grade one notebook by running the hidden tests in this process (``pytest.main``); its record, or an
-    error record when pytest made none (a usage or internal error)."""
-    import pytest
-
+    error record when pytest made none (a usage or internal error). The student's process starts before pytest is
+    imported, so its TensorFlow import overlaps the grader's own start-up."""
+    from .grading import Grading
     from .isolation import close_to_students
 
     close_to_students(options.protected)
+    grading = Grading.from_options(sub.notebook, options.timeout_scale, options.memory_gb, options.weights,
+                                   {"submission": sub.id, "student": sub.student, "assignment": sub.assignment})
+    grading.start_student()
+    from .plugin import run_with
 
-    class Keep:
-        """Takes the record from the grader's plugin when the session ends (after it, hence ``trylast``)."""
-        record = None
-
-        @pytest.hookimpl(trylast=True)
-        def pytest_sessionfinish(self, session):
-            from .plugin import record_of
-
-            Keep.record = record_of(session.config)
-
-    code = pytest.main(options.pytest_args(sub), plugins=[Keep()])
-    return Keep.record or error_record(sub, f"pytest ended with exit status {int(code)} and no result")
+    code, record = run_with(grading, options.pytest_args(sub))
+    return record or error_record(sub, f"pytest ended with exit status {int(code)} and no result")
 
 
-def _start_worker(parent: int) -> None:
+def _start_worker(parent: int, probes: dict) -> None:
     """A grading worker process: it dies with the batch's process (SIGKILL when the parent dies, on Linux; its
-    student processes then die with it), and its stdout (pytest's report of each notebook) is not the batch's."""
+    student processes then die with it), its stdout (pytest's report of each notebook) is not the batch's, and it
+    reuses the batch's isolation probes (:func:`autograder.isolation.adopt`)."""
+    from .isolation import adopt
+
+    adopt(probes)
     try:
         import ctypes
         import signal
@@ -101,6 +99,8 @@ def grade_in_workers(subs: list[Submission], options: Options, jobs: int):
     """Yield ``(submission, record)`` as each is graded by ``jobs`` worker processes (each runs the hidden tests
     one notebook after the other and keeps its reference values). A worker that dies takes only the submissions
     it was grading: they are tried once more in a fresh pool, then recorded as grader errors."""
+    from .isolation import probes
+
     attempts = {sub.id: 0 for sub in subs}
     pending = list(subs)
     while pending:
@@ -108,7 +108,7 @@ def grade_in_workers(subs: list[Submission], options: Options, jobs: int):
             attempts[sub.id] += 1
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, min(int(jobs), len(pending))), mp_context=context,
-                                 initializer=_start_worker, initargs=(os.getpid(),)) as pool:
+                                 initializer=_start_worker, initargs=(os.getpid(), probes())) as pool:
             futures = {pool.submit(run_hidden_tests, sub, options): sub for sub in pending}
             pending = []
             for future in as_completed(futures):

@@ -49,7 +49,7 @@ class Call:
 class Student(Protocol):
     """What the hidden checks ask of a submission (the ``student`` fixture of :mod:`autograder.plugin`).
 
-    Implemented by :class:`StudentSession` (the sandboxed student process), :class:`autograder.plugin.Unavailable`
+    Implemented by :class:`StudentSession` (the sandboxed student process), :class:`autograder.grading.Unavailable`
     (no functions to run: every question fails the check) and the tests' fakes. Each question returns the raw
     answer (a :class:`Call`, or the loop's dict); the checks judge it. The arguments are the cases of
     :mod:`autograder.references`.

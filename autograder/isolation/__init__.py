@@ -24,7 +24,8 @@ nothing.
 
 from .audit_hook import AuditHookOnly
 from .base import Mode, Placement, Probe
-from .choice import AUDIT_HOOK_ONLY, MODES, NAMESPACES, USER, Choice, choose, close_to_students, status, summary
+from .choice import (AUDIT_HOOK_ONLY, MODES, NAMESPACES, USER, Choice, adopt, choose, close_to_students, probes,
+                     status, summary)
 from .layout import CHILD_PACKAGE, SandboxDir, prepare_sandbox
 from .limits import DEFAULT_MEMORY_GB, Limits
 from .namespaces import Namespaces
@@ -34,6 +35,6 @@ from .user import STUDENT_UIDS, UnprivilegedUser, student_uid, user_command
 
 __all__ = ["AUDIT_HOOK_ONLY", "CHILD_PACKAGE", "DEFAULT_MEMORY_GB", "MODES", "NAMESPACES", "OWNER_FILE", "SANDBOX_PREFIX", "STUDENT_UIDS",
            "USER", "AuditHookOnly", "Choice", "Limits", "Mode", "Namespaces", "Placement", "Probe", "SandboxDir",
-           "StudentProcess", "StudentProcessError", "UnprivilegedUser", "choose", "clean_stale_sandboxes",
-           "close_to_students", "describe_exit", "prepare_sandbox", "status", "student_uid", "summary",
+           "StudentProcess", "StudentProcessError", "UnprivilegedUser", "adopt", "choose", "clean_stale_sandboxes",
+           "close_to_students", "describe_exit", "prepare_sandbox", "probes", "status", "student_uid", "summary",
            "user_command"]

@@ -76,6 +76,20 @@ def _probe(mode, python: str, once_closed: bool = False):
         return _PROBES[key]
 
 
+def probes() -> dict:
+    """The probes this process has run, for the worker processes it starts (:func:`adopt`)."""
+    with _LOCK:
+        return dict(_PROBES)
+
+
+def adopt(parent_probes: dict) -> None:
+    """Take the probes of the process that started this one (same machine, same interpreter, moments ago), so a
+    worker process does not run them again before it starts its first student process."""
+    with _LOCK:
+        for key, probe in parent_probes.items():
+            _PROBES.setdefault(key, probe)
+
+
 def choose(python=None) -> Choice:
     """How student processes are isolated here: the first of :data:`MODES` (from ``CLASSVIZ_GRADER_ISOLATION``'s
     on, if set) whose probe works. Changes nothing on disk.

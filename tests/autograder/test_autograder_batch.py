@@ -204,3 +204,50 @@ def test_an_unreadable_notebooks_feedback_says_its_reason_once():
                     "the notebook could not be read: the file is empty\n\nEvery check: 0 points (loss_value 0 / 2, "
                     "gradient_sign 0 / 3, l2_regularizer 0 / 2, raw_score 0 / 1, update_step 0 / 3, score_increase "
                     "0 / 3, tf_function 0 / 1).\n")
+
+
+def test_the_student_process_starts_before_pytest_is_imported(tmp_path):
+    """``run_hidden_tests`` (every batch worker, Gradescope) starts the student's process first, so its TensorFlow
+    import overlaps pytest's; pytest then runs on that same grading (here collecting only, with a stand-in student)."""
+    import subprocess
+    import sys
+
+    notebook = write_nb(tmp_path / "alice.ipynb", LOSS_DEF)
+    script = f"""
+import json, sys
+from autograder import grading
+from autograder.batch import Options, run_hidden_tests
+from autograder.submissions import Submission
+seen = []
+def start(self):
+    seen.append("pytest" in sys.modules)
+    self.opened = grading.Unavailable("stand-in")
+grading.Grading.start_student = start
+record = run_hidden_tests(Submission("alice", {str(notebook)!r}, student="alice"), Options(extra=("--co",)))
+print(json.dumps([seen, record["submission"], record["student"], record["status"], "pytest" in sys.modules]))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         cwd=R.HIDDEN_TESTS.parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [[False], "alice", "alice", "graded", True]
+
+
+def test_a_worker_reuses_the_isolation_probes_of_its_batch(monkeypatch):
+    """The probes handed to a worker (``adopt``) decide its choice: it runs none of its own, even where a stronger
+    mode works."""
+    from autograder.isolation import choice
+    from autograder.isolation.base import Probe, real_python
+    import sys
+
+    python = real_python(sys.executable)
+    monkeypatch.setattr(choice, "_PROBES", {})
+    monkeypatch.delenv("CLASSVIZ_GRADER_ISOLATION", raising=False)
+    for mode in choice.MODES:
+        monkeypatch.setattr(mode, "probe", classmethod(lambda cls, *a: pytest.fail("probed again")))
+    choice.adopt({(choice.Namespaces, python): Probe(None, "refused in the batch's probe"),
+                  (choice.UnprivilegedUser, python, ()): Probe(None, "not root"),
+                  (choice.AuditHookOnly, python): Probe(choice.AuditHookOnly(), "as the grader's user")})
+    chosen = choice.choose()
+    assert (chosen.name, chosen.detail) == (choice.AUDIT_HOOK_ONLY, "as the grader's user; no namespaces: refused in "
+                                            "the batch's probe; no unprivileged user: not root")
+    assert choice.probes() == choice._PROBES

@@ -12,7 +12,7 @@ import pytest
 
 from autograder import results as R
 from autograder.child import LOSS
-from autograder.plugin import Feedback
+from autograder.grading import Feedback
 from autograder.hidden_tests import test_class_visualization as hidden
 from autograder.nbgrader_bridge import expected_nbgrader_points
 from autograder.references import L2_CHANGE, LoopCase, LossCase, PlainCase, UpdateCase
@@ -590,20 +590,20 @@ def test_every_student_implements_the_protocol_the_checks_use(implementation):
     question of :class:`autograder.student.Student`, with its parameters."""
     import inspect
 
-    from autograder import plugin, student
+    from autograder import grading, student
 
-    cls = {"StudentSession": student.StudentSession, "Unavailable": plugin.Unavailable,
+    cls = {"StudentSession": student.StudentSession, "Unavailable": grading.Unavailable,
            "FakeStudent": FakeStudent}[implementation]
     questions = [n for n, v in vars(student.Student).items() if inspect.isfunction(v) and not n.startswith("_")]
     assert sorted(questions) == ["compile", "loss", "pitfalls", "plain_steps", "run_provided_loop", "update"]
     for name in questions:
         expected = list(inspect.signature(getattr(student.Student, name)).parameters)
         method = getattr(cls, name)
-        if cls is plugin.Unavailable and name != "pitfalls":
-            assert method is plugin.Unavailable._fail  # takes anything, fails the check
+        if cls is grading.Unavailable and name != "pitfalls":
+            assert method is grading.Unavailable._fail  # takes anything, fails the check
             continue
         assert list(inspect.signature(method).parameters) == expected, name
-    assert isinstance(FakeStudent(), student.Student) and isinstance(plugin.Unavailable("x"), student.Student)
+    assert isinstance(FakeStudent(), student.Student) and isinstance(grading.Unavailable("x"), student.Student)
 
 
 def test_each_checks_docstring_states_the_tolerances_its_test_uses():
