@@ -281,12 +281,16 @@ SANDBOX_IMPORTS = ("def class_visualization_loss_and_gradient(model, X, target_y
                    "    import classviz, importlib.util, os, sys\n"
                    "    assert os.path.dirname(classviz.__file__) == os.path.join(os.getcwd(), 'classviz')\n"
                    "    assert importlib.util.find_spec('classviz_reference') is None\n"
+                   "    assert 'matplotlib' not in sys.modules  # Keras's optional import, refused at start-up\n"
+                   "    import matplotlib.pyplot  # the student's own: as usual\n"
+                   "    assert matplotlib.pyplot.figure is not None\n"
                    "    return model(X)[0, target_y], X\n")
 
 
 def test_a_student_process_runs_as_its_own_user_in_a_container(open_tmp, restore_course_modes):
     """Under container_like.py: a grader that closes the course starts its student process as a fresh user id,
-    which imports the sandbox's classviz and finds no classviz_reference, and answers a call."""
+    which imports the sandbox's classviz (and matplotlib, which TensorFlow's import did not load) and finds no
+    classviz_reference, and answers a call."""
     tmp = Path(tempfile.mkdtemp(dir=open_tmp / "tmp"))
     os.chmod(tmp, 0o711)
     env = {k: v for k, v in _user_env(open_tmp).items() if k != "CLASSVIZ_GRADER_ISOLATION"}
