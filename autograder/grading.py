@@ -111,11 +111,13 @@ class Grading:
             self.sandbox_dir = None
 
     def references(self):
+        """The reference values (:func:`autograder.reference_store.references_for`), their scorer warmed up."""
         from .reference_store import references_for
 
         began = time.monotonic()
         try:
             self.refs = references_for(self.weights, self.limits.threads)
+            self.refs.warm_up()
             return self.refs
         finally:
             self.reference_wait += time.monotonic() - began
