@@ -59,11 +59,6 @@ def pins(names, path: Path = ROOT / "requirements.txt", fix: str = "") -> list[s
     return [found[canonicalize_name(name)] for name in names]
 
 
-def requirements() -> str:
-    """The pinned grading requirements (:data:`GRADING_REQUIREMENTS`) from the repository's requirements.txt."""
-    return "".join(line + "\n" for line in pins(GRADING_REQUIREMENTS))
-
-
 def build_zip(out, visibility: str = R.VISIBILITIES[0]) -> list[str]:
     """Write the autograder zip; returns the names it holds.
 
@@ -74,7 +69,7 @@ def build_zip(out, visibility: str = R.VISIBILITIES[0]) -> list[str]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     files = {name: ((SCRIPTS / name).read_bytes(), 0o755) for name in ("setup.sh", "run_autograder")}
-    files |= {"requirements.txt": (requirements(), 0o644),
+    files |= {"requirements.txt": ("".join(line + "\n" for line in pins(GRADING_REQUIREMENTS)), 0o644),
               CONFIG: (json.dumps({"visibility": visibility, "grader_version": R.GRADER_VERSION}, indent=1) + "\n",
                        0o644)}
     for package in PACKAGES:

@@ -55,10 +55,6 @@ NOTE = ("**Autograded by the hidden grader.** The code of this notebook was not 
         "the ones saved in that file.")
 
 
-def _course(config) -> CourseDirectory:
-    return CourseDirectory(config=config)
-
-
 def _submitted(course: CourseDirectory, student: str = "", assignment: str = "") -> Path:
     return Path(course.root, course.submitted_directory, student, assignment)
 
@@ -95,7 +91,7 @@ def pre_convert_hook(assignment: str, student: str, notebooks: list, **_) -> Non
     from traitlets.config import Application
 
     app = Application.instance() if Application.initialized() else None
-    course = _course(app.config if app else None)
+    course = CourseDirectory(config=app.config if app else None)
     if (assignment, student) not in _GRADED:
         _GRADED.add((assignment, student))
         run_batch(course, assignment, student, int(os.environ.get("AUTOGRADER_NBGRADER_JOBS", "0")),
@@ -138,7 +134,7 @@ class SubmittedNotebookExporter(NotebookExporter):
             return super().from_filename(filename, resources=resources, **kw)
         except Exception as exc:  # noqa: BLE001 - any failure on the student's file; ours would fail again below
             nbgrader = (resources or {}).get("nbgrader") or {}
-            course = _course(self.config)
+            course = CourseDirectory(config=self.config)
             if not nbgrader or not Path(filename).resolve().is_relative_to(_submitted(course).resolve()):
                 raise  # only the student's file is replaced; a failure of the autograde step itself is reported
             why = ("not a notebook file: " + type(exc).__name__ if isinstance(exc, (ValueError, UnicodeError))
@@ -278,7 +274,7 @@ class GradeWithHiddenTests(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
-        course = _course(self.config)
+        course = CourseDirectory(config=self.config)
         record = find_result(course, info["student"], info["assignment"], info["notebook"])
         if record is None:
             run_batch(course, info["assignment"], glob_escape(info["student"]), self.jobs, self.timeout, self.log)

@@ -34,20 +34,22 @@ import os
 import platform
 import threading
 from dataclasses import fields, is_dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from . import references as refs_module
-from .results import GRADER_VERSION
+from .references import LoopCase, LossCase, PlainCase, UpdateCase
+from .results import GRADER_VERSION, package_version
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE_ENV = "CLASSVIZ_REFERENCES_DIR"
 DATA, MANIFEST = "references.npz", "manifest.json"
 _CODE = ("autograder/references.py", "autograder/numpy_squeezenet.py", "autograder/child/standin.py", "classviz",
          "classviz_reference")
-_GROUPS = ("real_cases", "raw_cases", "l2_case_reg", "update", "plain", "loop", "update_loss_case")
+_GROUPS = {"real_cases": LossCase, "raw_cases": LossCase, "l2_case_reg": LossCase, "update": UpdateCase,
+           "plain": PlainCase, "loop": LoopCase, "update_loss_case": LossCase}
+"""The stored attributes of a References: each a dataclass of this kind, or a list of them."""
 _LOCK = threading.Lock()
 _LOADED: dict = {}
 
@@ -63,13 +65,6 @@ def _sha256_files(paths, base: Path) -> str:
     for path in paths:
         h.update(path.relative_to(base).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _cpu_flags() -> str:
@@ -91,7 +86,7 @@ def version_key(weights, threads: int = 1) -> dict:
     return {"grader_version": GRADER_VERSION,
             "code_sha256": _sha256_files(code, ROOT),
             "weights_sha256": _sha256_files(weight_files, Path(weights)) if weight_files else None,
-            **{name: _version(name) for name in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "scipy")},
+            **{name: package_version(name) for name in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "scipy")},
             "python": platform.python_version(), "machine": platform.machine(), "cpu_flags": _cpu_flags(),
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "threads": int(threads)}
 
@@ -149,7 +144,6 @@ def save(refs, folder: Path, key: dict) -> None:
 def load(folder: Path, key: dict):
     """``(References, None)`` from ``folder`` when its key is ``key`` and its checksum holds, else ``(None, why)``
     (``"missing"``, ``"stale (...)"``, ``"damaged (...)"``)."""
-    R = refs_module
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         data = (folder / DATA).read_bytes()
@@ -169,13 +163,10 @@ def load(folder: Path, key: dict):
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         state = _restore(json.loads(str(arrays.pop("_meta"))), arrays)
-        refs = R.References()
-        refs.real_cases = [R.LossCase(**c) for c in state["real_cases"]]
-        refs.raw_cases = [R.LossCase(**c) for c in state["raw_cases"]]
-        refs.l2_case_reg, refs.update_loss_case = R.LossCase(**state["l2_case_reg"]), R.LossCase(
-            **state["update_loss_case"])
-        refs.update, refs.plain, refs.loop = (R.UpdateCase(**state["update"]), R.PlainCase(**state["plain"]),
-                                              R.LoopCase(**state["loop"]))
+        refs = refs_module.References()
+        for group, kind in _GROUPS.items():
+            value = state[group]
+            setattr(refs, group, [kind(**c) for c in value] if isinstance(value, list) else kind(**value))
         refs.l2_case, refs.compile_case, refs.seconds = refs.raw_cases[0], refs.real_cases[0], state["seconds"]
         refs.source = "stored"
     except (KeyError, TypeError, ValueError, OSError) as exc:  # a checksum-valid file this grader cannot read

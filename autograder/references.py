@@ -114,10 +114,14 @@ class LoopCase:
     reference_rises: dict
 
 
-def _softmax(scores):
+def _loss_case(name, label, model, X, kind, y, lam, scores) -> LossCase:
+    """A :class:`LossCase` with the values that follow from its float64 (1000,) raw ``scores`` and ``X``."""
     z = scores - scores.max()
     e = np.exp(z)
-    return e / e.sum(), z - np.log(e.sum())
+    prob, log_prob = e / e.sum(), z - np.log(e.sum())
+    return LossCase(name, label, model, X, kind, y, lam, score=float(scores[y]),
+                    sq_norm=float(np.sum(X.astype(np.float64) ** 2)), size=X.size, prob=float(prob[y]),
+                    log_prob=float(log_prob[y]), scores=scores)
 
 
 class References:
@@ -199,14 +203,10 @@ class References:
                 ("noise_pizza", "seeded noise, class 963 (pizza), l2_reg=1e-4, X as a NumPy array",
                  image(1002), "numpy", 963, 1e-4)]
         for name, label, X, kind, y, lam in real:
-            case = LossCase(name, label, "squeezenet", X, kind, y, lam)
+            _, g = reference_loss_and_gradient(model, X, y, 0.0)
+            case = _loss_case(name, label, "squeezenet", X, kind, y, lam,
+                              np.asarray(model(tf.constant(X)), np.float64)[0])
             X64 = X.astype(np.float64)
-            s, g = reference_loss_and_gradient(model, X, y, 0.0)
-            case.scores = np.asarray(model(tf.constant(X)), np.float64)[0]
-            case.score = float(case.scores[y])
-            prob, log_prob = _softmax(case.scores)
-            case.prob, case.log_prob = float(prob[y]), float(log_prob[y])
-            case.sq_norm, case.size = float(np.sum(X64 ** 2)), X.size
             case.loss_full = case.score - lam * case.sq_norm
             case.loss_half = case.score - 0.5 * lam * case.sq_norm
             case.grad_score = g.numpy().astype(np.float64)
@@ -225,14 +225,9 @@ class References:
         standin = refs.standin
 
         def linear_case(name, X, kind, y, lam):
-            case = LossCase(name, f"the linear stand-in, class {y}, l2_reg={lam}", "linear", X, kind, y, lam)
-            case.scores = standin.scores64(X)[0]
-            case.score = float(case.scores[y])
-            prob, log_prob = _softmax(case.scores)
-            case.prob, case.log_prob = float(prob[y]), float(log_prob[y])
-            X64 = X.astype(np.float64)
-            case.sq_norm, case.size = float(np.sum(X64 ** 2)), X.size
-            case.grad = standin.score_gradient(y) - 2 * lam * X64
+            case = _loss_case(name, f"the linear stand-in, class {y}, l2_reg={lam}", "linear", X, kind, y, lam,
+                              standin.scores64(X)[0])
+            case.grad = standin.score_gradient(y) - 2 * lam * X.astype(np.float64)
             return case
 
         X_s = image(2000)
