@@ -4,25 +4,13 @@ Rule of this module: during ``nbgrader autograde`` the student's notebook is nev
 graded cell gets exactly the standalone grader's verdict on its check, computed from the *submitted file* by the
 hidden pytest suite in the grader's sandbox (``python -m autograder grade``): nothing the notebook's code could do
 in a kernel (IPython hooks, patched modules, printed text, outputs written into the file) reaches the points.
-The autograded notebook shows the outputs the student handed in (images and text only: no HTML or JavaScript
-reaches formgrader or the feedback) plus, in each graded cell, the check's feedback: as plain output when the
-check earned its full points, as an error output when it did not -- which is how nbgrader scores a cell
-(``nbgrader.utils.determine_grade``), so nbgrader records the grader's points, ``export`` and formgrader show them.
+A verdict is plain output when the check earned its full points and an error output when it did not -- which is
+how nbgrader scores a cell (``nbgrader.utils.determine_grade``), so ``export`` and formgrader show the grader's points.
 
-nbgrader's own extension points, set in ``nbgrader_config.py``:
-
-* :func:`pre_convert_hook` (``c.Autograde.pre_convert_hook``): before the first student, grades every submission
-  nbgrader is about to autograde in one parallel batch (``python -m autograder grade submitted/ --out grading/
-  --jobs N``; results already there for the same notebook bytes, with a valid signature, are reused -- so a course
-  that graded first, on several machines if need be, pays nothing here); and for each student whose notebook
-  has another name (Colab's ``Copy of class_visualization.ipynb``), copies it to the assignment's name so
-  nbgrader grades it instead of skipping it (the original stays).
-* :class:`SubmittedNotebookExporter` (``c.Autograde.exporter_class``): a file nbgrader cannot read or sanitize
-  (not JSON, broken nbgrader metadata) becomes the assignment's released notebook with a note saying so at the top;
-  its graded cells then carry the grader's verdict on the file as handed in (usually "unreadable", 0 points).
-* :class:`SubmittedOutputs` in place of nbgrader's ``ClearOutput``, :class:`OverwriteCellsKeepingHiddenTests` in
-  place of ``OverwriteCells`` (untouched cells get their hidden tests back first, jupyter/nbgrader#1961, and deleted
-  graded cells come back), and :class:`GradeWithHiddenTests` in place of ``Execute``.
+:func:`configure` (called by ``nbgrader_config.py``) installs nbgrader's extension points: :func:`pre_convert_hook`,
+:class:`SubmittedNotebookExporter`, and :class:`SubmittedOutputs`, :class:`OverwriteCellsKeepingHiddenTests`,
+:class:`GradeWithHiddenTests` in place of nbgrader's ``ClearOutput``, ``OverwriteCells`` and ``Execute``. The
+README's *What autograde does here* is the instructor's account of all this.
 """
 
 from __future__ import annotations
@@ -85,9 +73,14 @@ _GRADED: set = set()
 
 
 def pre_convert_hook(assignment: str, student: str, notebooks: list, **_) -> None:
-    """nbgrader's pre-convert hook (per student folder; ``student`` is the ``--student`` glob, ``notebooks`` the
-    student folder's ``.ipynb`` files, a list nbgrader reads right after): the batch once, then the notebook's
-    name. Set ``AUTOGRADER_NBGRADER_JOBS`` to choose the batch's parallel jobs."""
+    """nbgrader's pre-convert hook (``c.Autograde.pre_convert_hook``; per student folder: ``student`` is the
+    ``--student`` glob, ``notebooks`` the student folder's ``.ipynb`` files, a list nbgrader reads right after).
+
+    Before the first student, grades every submission nbgrader is about to autograde in one parallel batch
+    (:func:`run_batch`; ``AUTOGRADER_NBGRADER_JOBS`` sets its jobs; results already there for the same notebook
+    bytes, with a valid signature, are reused). A notebook with another name (Colab's ``Copy of
+    class_visualization.ipynb``) is copied to the assignment's name so that nbgrader grades it (the original stays).
+    """
     from traitlets.config import Application
 
     app = Application.instance() if Application.initialized() else None

@@ -1,27 +1,16 @@
 """Stored reference values: computed once per version key, verified by SHA-256 before every use (grader side only).
 
 Rule of this module: (weights folder, threads) => the :class:`autograder.references.References` of the hidden
-checks, read from the store when its version key matches and its checksum holds, else built on the real network
-and stored again -- never trusted blindly. :func:`references_for` says which happened (``source``: ``"stored"``,
-or ``"built"`` with the reason: missing, stale, damaged).
+checks, read from the store when its version key (:func:`version_key`) matches and its checksum holds, else built
+on the real network and stored again -- never trusted blindly. :func:`references_for` says which happened
+(``source``: ``"stored"``, or ``"built"`` with the reason: missing, stale, damaged). The README's *Reference
+values* describes the key and the store for instructors.
 
-The version key (:func:`version_key`) holds everything that changes the values: the grader version, the SHA-256 of
-the code that computes them (``autograder/references.py``, its stand-in and its NumPy SqueezeNet, ``classviz/``,
-``classviz_reference/``), the SHA-256 of the weight files, the TensorFlow, Keras, NumPy and SciPy versions, the
-Python version, the CPU (architecture and instruction-set flags: TensorFlow's kernels depend on them) and the number
-of TensorFlow threads (the order of its sums).
-
-The store is one folder (:func:`store_dir`: ``datasets/grader-references/`` in the course folder, beside the
-weights; ``CLASSVIZ_REFERENCES_DIR`` moves it) holding ``references.npz`` (arrays, plus the other values as JSON,
-read without pickle) and ``manifest.json`` (the version key and the file's SHA-256). A student process never
-reaches it: the namespaces mode does not mount it, the unprivileged-user mode closes the course folder's
-``datasets/`` (and :func:`autograder.sandbox.add_protected_paths` closes a store elsewhere). In the audit-hook-only
-mode the student's code runs as the grader's user and could rewrite it with C-level I/O: a changed file fails the
-checksum and is rebuilt, but a student who rewrites both files consistently is not detected (see the README's
-isolation table: that mode contains Python-level access only).
-
-``python -m autograder references`` builds the values on the real network and compares them with the stored ones
-(``--store`` writes them; Gradescope's ``setup.sh`` does this when the image is built).
+The store (:func:`store_dir`) holds ``references.npz`` (arrays, plus the other values as JSON, read without pickle)
+and ``manifest.json`` (the version key and the file's SHA-256). A student process never reaches it, except in the
+audit-hook-only isolation mode, where the student's code runs as the grader's user and could rewrite it with
+C-level I/O: a changed file fails the checksum and is rebuilt, but a student who rewrites both files consistently
+is not detected (see the README's isolation table: that mode contains Python-level access only).
 """
 
 from __future__ import annotations
@@ -41,6 +30,7 @@ import numpy as np
 from . import references as refs_module
 from .references import LoopCase, LossCase, PlainCase, UpdateCase
 from .results import GRADER_VERSION, package_version
+from .store import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE_ENV = "CLASSVIZ_REFERENCES_DIR"
@@ -77,7 +67,12 @@ def _cpu_flags() -> str:
 
 
 def version_key(weights, threads: int = 1) -> dict:
-    """Everything the reference values depend on (see the module docstring); never imports TensorFlow."""
+    """Everything the reference values depend on; never imports TensorFlow.
+
+    The grader version, the SHA-256 of the code that computes them (:data:`_CODE`) and of the weight files, the
+    TensorFlow, Keras, NumPy, SciPy and Python versions, the CPU (architecture and instruction-set flags:
+    TensorFlow's kernels depend on them) and the number of TensorFlow threads (the order of its sums).
+    """
     code = []
     for item in _CODE:
         path = ROOT / item
@@ -136,9 +131,7 @@ def save(refs, folder: Path, key: dict) -> None:
     np.savez(tmp, _meta=np.array(json.dumps(state)), **arrays)
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
     os.replace(tmp, folder / DATA)
-    manifest = folder / f".{MANIFEST}.tmp.{os.getpid()}"
-    manifest.write_text(json.dumps({"key": key, "sha256": digest}, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(manifest, folder / MANIFEST)
+    atomic_write(folder / MANIFEST, json.dumps({"key": key, "sha256": digest}, indent=1, sort_keys=True) + "\n")
 
 
 def load(folder: Path, key: dict):

@@ -1,13 +1,10 @@
 """The fixed, seeded inputs of the hidden checks and the reference values at them (grader side only).
 
 Rule of this module: (SqueezeNet 1.1, the linear stand-in) => every input a check sends to a student process
-and every value the check compares with, computed once per grader process with the reference solution
-(:mod:`classviz_reference`, never given to a student process) and reused for all submissions
-(:func:`autograder.reference_store.references_for`; stored and verified by :mod:`autograder.reference_store`, so a grader process needs
-TensorFlow only when it builds them: it scores images with :class:`autograder.numpy_squeezenet.NumpySqueezeNet`).
-Every input comes from a fixed seed, so two grader runs send the same inputs.
-:meth:`References.build` also checks that the reference earns the score-increase check's margins, and raises
-:class:`ReferenceMarginError` otherwise.
+and every value the check compares with, computed from fixed seeds (two grader runs send the same inputs) with the
+reference solution (:mod:`classviz_reference`, never given to a student process). They are built once and stored
+(:mod:`autograder.reference_store`), so a grader process needs TensorFlow only to build them: it scores images
+with :class:`autograder.numpy_squeezenet.NumpySqueezeNet`.
 """
 
 from __future__ import annotations

@@ -113,20 +113,18 @@ def discover(paths) -> tuple[list[Submission], list[str]]:
         if not groups.get(()):  # a tree of submission folders: every (student, assignment) folder is one
             for student_dir in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
                                       and p.name != "__pycache__"):
-                subdirs = [d for d in sorted(student_dir.iterdir()) if d.is_dir() and not d.name.startswith(".")]
-                keys = [(student_dir.name,)] if not subdirs else [(student_dir.name, d.name) for d in subdirs]
                 if any(k[:1] == (student_dir.name,) for k in groups):
                     continue  # has a notebook somewhere: graded below
-                for key in keys:
-                    groups.setdefault(key, [])
+                subdirs = [d for d in sorted(student_dir.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+                for key in [(student_dir.name, d.name) for d in subdirs] or [(student_dir.name,)]:
+                    groups[key] = []
         if not groups:
             problems.append(f"{raw}: no .ipynb notebook in this folder")
             continue
         assignments = {key[1] for key, nbs in groups.items() if len(key) >= 2 and nbs}
         for key in sorted(groups):
             if not key:
-                for nb_path in groups[key]:
-                    subs.append(Submission(_safe(nb_path.stem), nb_path, path=nb_path))
+                subs += [Submission(_safe(nb_path.stem), nb_path, path=nb_path) for nb_path in groups[key]]
                 continue
             student = key[0]
             assignment = key[1] if len(key) >= 2 else None
