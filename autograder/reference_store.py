@@ -182,7 +182,7 @@ def references_for(weights, threads: int = 1, folder: Path | None = None):
                     refs, _ = load(folder, key)
                     if refs is None:
                         refs = _build_and_store(weights, threads, folder, key, why)
-            refs.weights, refs.threads, refs.version_key = weights, int(threads), key
+            refs.weights, refs.version_key = weights, key
             _LOADED[cache] = refs
         return _LOADED[cache]
 
