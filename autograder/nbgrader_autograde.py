@@ -202,18 +202,17 @@ class OverwriteCellsKeepingHiddenTests(OverwriteCells):
         with Gradebook(self.db_url) as gb:
             source = gb.find_notebook(self.notebook_id, self.assignment_id)
             order = [cell.name for cell in source.source_cells]
-            present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+            ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
             for grade_cell in source.grade_cells:
-                if grade_cell.name in present or grade_cell.cell_type != "code":
+                if grade_cell.name in ids or grade_cell.cell_type != "code":
                     continue
                 self.log.warning("graded cell %s was deleted from the submission; put back", grade_cell.name)
                 before = order[:order.index(grade_cell.name)] if grade_cell.name in order else []
-                ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
                 where = max((ids.index(g) + 1 for g in before if g in ids), default=len(nb.cells))
                 added = self.missing_cell_transform(gb.find_source_cell(grade_cell.name, self.notebook_id,
                                                                         self.assignment_id), grade_cell.max_score)
                 nb.cells.insert(where, added)
-                present.add(grade_cell.name)
+                ids.insert(where, grade_cell.name)
         return nb, resources
 
 

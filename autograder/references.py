@@ -249,7 +249,8 @@ class References:
         refs.plain = PlainCase(X0=X, target_y=76, l2_reg=l2, lr=lr, steps=PLAIN_STEPS, s0=s0,
                                 reference_rise=plain_rise)
         if not plain_rise > 2 * MIN_PLAIN_RISE:
-            raise ReferenceMarginError(f"the reference's {PLAIN_STEPS} plain steps raise the score by only {plain_rise:.2f}")
+            raise ReferenceMarginError(f"the reference's {PLAIN_STEPS} plain steps raise the score by only "
+                                       f"{plain_rise:.2f}")
 
         # check score_increase, part 2: the provided loop, with the reference objective and its half-L2 variant
         target, iterations = 130, 20
@@ -275,8 +276,9 @@ class References:
             rises[label] = float(final[target]) - loop_s0
             top = int(np.argmax(final))
             if top != target or not rises[label] > 0:
-                raise ReferenceMarginError(f"the reference loop ({label} L2) ends with top-1 class {top} and a rise of "
-                                 f"{rises[label]:.2f}; the score_increase check needs another target or length")
+                raise ReferenceMarginError(f"the reference loop ({label} L2) ends with top-1 class {top} and a rise "
+                                           f"of {rises[label]:.2f}; the score_increase check needs another target or "
+                                           "length")
         refs.loop = LoopCase(target_y=target, target_name=refs.class_name(target), seed=GRADING_SEED,
                               iterations=iterations, s0=loop_s0, reference_rise=min(rises.values()),
                               reference_rises=rises)
