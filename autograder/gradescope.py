@@ -1,20 +1,11 @@
 """Gradescope: the autograder zip an instructor uploads, and what its ``run_autograder`` does for one submission.
 
 Rule of this module: ``python -m autograder gradescope --out autograder.zip`` packs only what grading needs
-(``setup.sh`` and ``run_autograder`` at the root, the grader, the student package, the reference, the pinned
-grading requirements and a small configuration; no weights, no tests, no instructor notebook), following
-Gradescope's autograder specification: the zip is unpacked into ``/autograder/source``, ``setup.sh`` runs once
-as root when the image is built (it installs Python packages into a virtual environment *outside* the source
-folder, fetches the SqueezeNet weights, each file checked by SHA-256, and stores the checks' reference values,
-:mod:`autograder.reference_store`), and for every submission
-``/autograder/run_autograder`` grades ``/autograder/submission`` into ``/autograder/results/results.json``.
-
-:func:`run` (``python -m autograder run-gradescope``) writes a valid ``results.json`` whatever happens: a
-provisional one first (what Gradescope shows if grading is stopped), then the real one; a grader crash gives a
-result that says so; and ``run_autograder`` itself writes a minimal one if Python cannot even start. Student code
-runs in the sandbox of :mod:`autograder.isolation`; where namespaces are refused (the usual container) it runs as an
-unprivileged user that cannot read the source, submission and results folders
-(:func:`autograder.isolation.close_to_students`).
+(:func:`build_zip`; no weights, no tests, no instructor notebook), following Gradescope's autograder specification
+(``setup.sh`` runs once when the image is built, ``run_autograder`` for each submission; the README's *Gradescope*
+says what each does). :func:`run` (``python -m autograder run-gradescope``) writes a valid ``results.json`` whatever
+happens: a provisional one first (what Gradescope shows if grading is stopped), then the real one; a grader crash
+gives a result that says so; and ``run_autograder`` itself writes a minimal one if Python cannot even start.
 """
 
 from __future__ import annotations
@@ -29,7 +20,8 @@ from .store import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("autograder", "classviz", "classviz_reference")
-GRADING_REQUIREMENTS = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "pillow", "tqdm", "ipython", "pytest")
+GRADING_REQUIREMENTS = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "pillow", "tqdm", "ipython",
+                        "pytest")
 """The packages grading imports (pinned as in the repository's requirements.txt)."""
 CONFIG = "gradescope.json"
 
@@ -59,13 +51,9 @@ def pins(names, path: Path = ROOT / "requirements.txt", fix: str = "") -> list[s
     return [found[canonicalize_name(name)] for name in names]
 
 
-def requirements() -> str:
-    """The pinned grading requirements (:data:`GRADING_REQUIREMENTS`) from the repository's requirements.txt."""
-    return "".join(line + "\n" for line in pins(GRADING_REQUIREMENTS))
-
-
 def build_zip(out, visibility: str = R.VISIBILITIES[0]) -> list[str]:
-    """Write the autograder zip; returns the names it holds.
+    """Write the autograder zip (``setup.sh`` and ``run_autograder`` at the root, the grader, the student package,
+    the reference, the pinned grading requirements and :data:`CONFIG`); returns the names it holds.
 
     Args:
         out: the zip file to write (its folder is created).
@@ -74,7 +62,7 @@ def build_zip(out, visibility: str = R.VISIBILITIES[0]) -> list[str]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     files = {name: ((SCRIPTS / name).read_bytes(), 0o755) for name in ("setup.sh", "run_autograder")}
-    files |= {"requirements.txt": (requirements(), 0o644),
+    files |= {"requirements.txt": ("".join(line + "\n" for line in pins(GRADING_REQUIREMENTS)), 0o644),
               CONFIG: (json.dumps({"visibility": visibility, "grader_version": R.GRADER_VERSION}, indent=1) + "\n",
                        0o644)}
     for package in PACKAGES:

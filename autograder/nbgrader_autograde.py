@@ -4,25 +4,13 @@ Rule of this module: during ``nbgrader autograde`` the student's notebook is nev
 graded cell gets exactly the standalone grader's verdict on its check, computed from the *submitted file* by the
 hidden pytest suite in the grader's sandbox (``python -m autograder grade``): nothing the notebook's code could do
 in a kernel (IPython hooks, patched modules, printed text, outputs written into the file) reaches the points.
-The autograded notebook shows the outputs the student handed in (images and text only: no HTML or JavaScript
-reaches formgrader or the feedback) plus, in each graded cell, the check's feedback: as plain output when the
-check earned its full points, as an error output when it did not -- which is how nbgrader scores a cell
-(``nbgrader.utils.determine_grade``), so nbgrader records the grader's points, ``export`` and formgrader show them.
+A verdict is plain output when the check earned its full points and an error output when it did not -- which is
+how nbgrader scores a cell (``nbgrader.utils.determine_grade``), so ``export`` and formgrader show the grader's points.
 
-nbgrader's own extension points, set in ``nbgrader_config.py``:
-
-* :func:`pre_convert_hook` (``c.Autograde.pre_convert_hook``): before the first student, grades every submission
-  nbgrader is about to autograde in one parallel batch (``python -m autograder grade submitted/ --out grading/
-  --jobs N``; results already there for the same notebook bytes, with a valid signature, are reused -- so a course
-  that graded first, on several machines if need be, pays nothing here); and for each student whose notebook
-  has another name (Colab's ``Copy of class_visualization.ipynb``), copies it to the assignment's name so
-  nbgrader grades it instead of skipping it (the original stays).
-* :class:`SubmittedNotebookExporter` (``c.Autograde.exporter_class``): a file nbgrader cannot read or sanitize
-  (not JSON, broken nbgrader metadata) becomes the assignment's released notebook with a note saying so at the top;
-  its graded cells then carry the grader's verdict on the file as handed in (usually "unreadable", 0 points).
-* :class:`SubmittedOutputs` in place of nbgrader's ``ClearOutput``, :class:`OverwriteCellsKeepingHiddenTests` in
-  place of ``OverwriteCells`` (untouched cells get their hidden tests back first, jupyter/nbgrader#1961, and deleted
-  graded cells come back), and :class:`GradeWithHiddenTests` in place of ``Execute``.
+:func:`configure` (called by ``nbgrader_config.py``) installs nbgrader's extension points: :func:`pre_convert_hook`,
+:class:`SubmittedNotebookExporter`, and :class:`SubmittedOutputs`, :class:`OverwriteCellsKeepingHiddenTests`,
+:class:`GradeWithHiddenTests` in place of nbgrader's ``ClearOutput``, ``OverwriteCells`` and ``Execute``. The
+README's *What autograde does here* is the instructor's account of all this.
 """
 
 from __future__ import annotations
@@ -55,10 +43,6 @@ NOTE = ("**Autograded by the hidden grader.** The code of this notebook was not 
         "the ones saved in that file.")
 
 
-def _course(config) -> CourseDirectory:
-    return CourseDirectory(config=config)
-
-
 def _submitted(course: CourseDirectory, student: str = "", assignment: str = "") -> Path:
     return Path(course.root, course.submitted_directory, student, assignment)
 
@@ -89,13 +73,18 @@ _GRADED: set = set()
 
 
 def pre_convert_hook(assignment: str, student: str, notebooks: list, **_) -> None:
-    """nbgrader's pre-convert hook (per student folder; ``student`` is the ``--student`` glob, ``notebooks`` the
-    student folder's ``.ipynb`` files, a list nbgrader reads right after): the batch once, then the notebook's
-    name. Set ``AUTOGRADER_NBGRADER_JOBS`` to choose the batch's parallel jobs."""
+    """nbgrader's pre-convert hook (``c.Autograde.pre_convert_hook``; per student folder: ``student`` is the
+    ``--student`` glob, ``notebooks`` the student folder's ``.ipynb`` files, a list nbgrader reads right after).
+
+    Before the first student, grades every submission nbgrader is about to autograde in one parallel batch
+    (:func:`run_batch`; ``AUTOGRADER_NBGRADER_JOBS`` sets its jobs; results already there for the same notebook
+    bytes, with a valid signature, are reused). A notebook with another name (Colab's ``Copy of
+    class_visualization.ipynb``) is copied to the assignment's name so that nbgrader grades it (the original stays).
+    """
     from traitlets.config import Application
 
     app = Application.instance() if Application.initialized() else None
-    course = _course(app.config if app else None)
+    course = CourseDirectory(config=app.config if app else None)
     if (assignment, student) not in _GRADED:
         _GRADED.add((assignment, student))
         run_batch(course, assignment, student, int(os.environ.get("AUTOGRADER_NBGRADER_JOBS", "0")),
@@ -138,7 +127,7 @@ class SubmittedNotebookExporter(NotebookExporter):
             return super().from_filename(filename, resources=resources, **kw)
         except Exception as exc:  # noqa: BLE001 - any failure on the student's file; ours would fail again below
             nbgrader = (resources or {}).get("nbgrader") or {}
-            course = _course(self.config)
+            course = CourseDirectory(config=self.config)
             if not nbgrader or not Path(filename).resolve().is_relative_to(_submitted(course).resolve()):
                 raise  # only the student's file is replaced; a failure of the autograde step itself is reported
             why = ("not a notebook file: " + type(exc).__name__ if isinstance(exc, (ValueError, UnicodeError))
@@ -213,18 +202,17 @@ class OverwriteCellsKeepingHiddenTests(OverwriteCells):
         with Gradebook(self.db_url) as gb:
             source = gb.find_notebook(self.notebook_id, self.assignment_id)
             order = [cell.name for cell in source.source_cells]
-            present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+            ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
             for grade_cell in source.grade_cells:
-                if grade_cell.name in present or grade_cell.cell_type != "code":
+                if grade_cell.name in ids or grade_cell.cell_type != "code":
                     continue
                 self.log.warning("graded cell %s was deleted from the submission; put back", grade_cell.name)
                 before = order[:order.index(grade_cell.name)] if grade_cell.name in order else []
-                ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
                 where = max((ids.index(g) + 1 for g in before if g in ids), default=len(nb.cells))
                 added = self.missing_cell_transform(gb.find_source_cell(grade_cell.name, self.notebook_id,
                                                                         self.assignment_id), grade_cell.max_score)
                 nb.cells.insert(where, added)
-                present.add(grade_cell.name)
+                ids.insert(where, grade_cell.name)
         return nb, resources
 
 
@@ -278,7 +266,7 @@ class GradeWithHiddenTests(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
-        course = _course(self.config)
+        course = CourseDirectory(config=self.config)
         record = find_result(course, info["student"], info["assignment"], info["notebook"])
         if record is None:
             run_batch(course, info["assignment"], glob_escape(info["student"]), self.jobs, self.timeout, self.log)

@@ -6,21 +6,13 @@ Rule of this module: a hidden test cell of the assignment contains exactly::
     run_check("loss_value")
 
 and ``run_check`` passes (prints the feedback) or fails (prints it and raises ``AssertionError``) exactly when the
-standalone grader gives that check its full points. Every check is all or nothing, so the points nbgrader gives
-a cell equal the standalone grader's points for that check (:func:`expected_nbgrader_points`); the standalone
-grader (``python -m autograder grade``) stays the authority, and its JSON has the details.
+standalone grader gives that check its full points, so the points nbgrader gives a cell are the standalone
+grader's for that check (:func:`expected_nbgrader_points`). Only ``nbgrader validate`` runs these cells (the
+instructor's source notebook); ``nbgrader autograde`` never runs a notebook (:mod:`autograder.nbgrader_autograde`).
 
-Where: only ``nbgrader validate`` runs these cells (the instructor's source notebook); ``nbgrader autograde``
-never runs a notebook (:mod:`autograder.nbgrader_autograde` gives each graded cell the grader's result instead).
-
-How: the first ``run_check`` in a kernel grades the notebook file of the kernel's working folder (the one the
-standalone grader would pick there; ``AUTOGRADER_NOTEBOOK`` overrides) with the hidden tests, ``python -E -s -m pytest autograder
---submission NOTEBOOK``, in a subprocess started from the repository root (so it uses the repository's grader
-and reference, and the student's code runs in the grader's own sandboxed processes, never in this kernel). The result is cached
-per notebook (path and SHA-256) for the other checks of the same kernel. Nothing is written to stderr:
-nbgrader scores a test cell 0 when anything reaches stderr, so the subprocess's stderr (TensorFlow's log lines)
-is captured and only reported, shortened, in the feedback when grading fails.
-
+The notebook is graded once per kernel, in a subprocess (:func:`grade_isolated`): the student's code never runs
+in this kernel. Nothing is written to stderr: nbgrader scores a test cell 0 when anything reaches stderr, so the
+subprocess's stderr (TensorFlow's log lines) is captured and only reported, shortened, when grading fails.
 """
 
 from __future__ import annotations
@@ -70,6 +62,10 @@ def find_notebook(folder=None) -> Path:
 
 def grade_isolated(notebook, timeout: float = GRADING_TIMEOUT, extra_args=()) -> dict:
     """Grade one notebook with the hidden tests in a subprocess; return its result record.
+
+    The subprocess (``python -E -s -m pytest autograder/hidden_tests --submission NOTEBOOK``) starts from the
+    repository root, so it uses the repository's grader and reference, and runs the student's code in the
+    grader's own sandboxed processes.
 
     Args:
         notebook: the ``.ipynb`` file.

@@ -1,27 +1,16 @@
 """Stored reference values: computed once per version key, verified by SHA-256 before every use (grader side only).
 
 Rule of this module: (weights folder, threads) => the :class:`autograder.references.References` of the hidden
-checks, read from the store when its version key matches and its checksum holds, else built on the real network
-and stored again -- never trusted blindly. :func:`references_for` says which happened (``source``: ``"stored"``,
-or ``"built"`` with the reason: missing, stale, damaged).
+checks, read from the store when its version key (:func:`version_key`) matches and its checksum holds, else built
+on the real network and stored again -- never trusted blindly. :func:`references_for` says which happened
+(``source``: ``"stored"``, or ``"built"`` with the reason: missing, stale, damaged). The README's *Reference
+values* describes the key and the store for instructors.
 
-The version key (:func:`version_key`) holds everything that changes the values: the grader version, the SHA-256 of
-the code that computes them (``autograder/references.py``, its stand-in and its NumPy SqueezeNet, ``classviz/``,
-``classviz_reference/``), the SHA-256 of the weight files, the TensorFlow, Keras, NumPy and SciPy versions, the
-Python version, the CPU (architecture and instruction-set flags: TensorFlow's kernels depend on them) and the number
-of TensorFlow threads (the order of its sums).
-
-The store is one folder (:func:`store_dir`: ``datasets/grader-references/`` in the course folder, beside the
-weights; ``CLASSVIZ_REFERENCES_DIR`` moves it) holding ``references.npz`` (arrays, plus the other values as JSON,
-read without pickle) and ``manifest.json`` (the version key and the file's SHA-256). A student process never
-reaches it: the namespaces mode does not mount it, the unprivileged-user mode closes the course folder's
-``datasets/`` (and :func:`autograder.sandbox.add_protected_paths` closes a store elsewhere). In the audit-hook-only
-mode the student's code runs as the grader's user and could rewrite it with C-level I/O: a changed file fails the
-checksum and is rebuilt, but a student who rewrites both files consistently is not detected (see the README's
-isolation table: that mode contains Python-level access only).
-
-``python -m autograder references`` builds the values on the real network and compares them with the stored ones
-(``--store`` writes them; Gradescope's ``setup.sh`` does this when the image is built).
+The store (:func:`store_dir`) holds ``references.npz`` (arrays, plus the other values as JSON, read without pickle)
+and ``manifest.json`` (the version key and the file's SHA-256). A student process never reaches it, except in the
+audit-hook-only isolation mode, where the student's code runs as the grader's user and could rewrite it with
+C-level I/O: a changed file fails the checksum and is rebuilt, but a student who rewrites both files consistently
+is not detected (see the README's isolation table: that mode contains Python-level access only).
 """
 
 from __future__ import annotations
@@ -34,20 +23,23 @@ import os
 import platform
 import threading
 from dataclasses import fields, is_dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from . import references as refs_module
-from .results import GRADER_VERSION
+from .references import LoopCase, LossCase, PlainCase, UpdateCase
+from .results import GRADER_VERSION, package_version
+from .store import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE_ENV = "CLASSVIZ_REFERENCES_DIR"
 DATA, MANIFEST = "references.npz", "manifest.json"
 _CODE = ("autograder/references.py", "autograder/numpy_squeezenet.py", "autograder/child/standin.py", "classviz",
          "classviz_reference")
-_GROUPS = ("real_cases", "raw_cases", "l2_case_reg", "update", "plain", "loop", "update_loss_case")
+_GROUPS = {"real_cases": LossCase, "raw_cases": LossCase, "l2_case_reg": LossCase, "update": UpdateCase,
+           "plain": PlainCase, "loop": LoopCase, "update_loss_case": LossCase}
+"""The stored attributes of a References: each a dataclass of this kind, or a list of them."""
 _LOCK = threading.Lock()
 _LOADED: dict = {}
 
@@ -65,13 +57,6 @@ def _sha256_files(paths, base: Path) -> str:
     return h.hexdigest()
 
 
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def _cpu_flags() -> str:
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
@@ -82,7 +67,12 @@ def _cpu_flags() -> str:
 
 
 def version_key(weights, threads: int = 1) -> dict:
-    """Everything the reference values depend on (see the module docstring); never imports TensorFlow."""
+    """Everything the reference values depend on; never imports TensorFlow.
+
+    The grader version, the SHA-256 of the code that computes them (:data:`_CODE`) and of the weight files, the
+    TensorFlow, Keras, NumPy, SciPy and Python versions, the CPU (architecture and instruction-set flags:
+    TensorFlow's kernels depend on them) and the number of TensorFlow threads (the order of its sums).
+    """
     code = []
     for item in _CODE:
         path = ROOT / item
@@ -91,7 +81,7 @@ def version_key(weights, threads: int = 1) -> dict:
     return {"grader_version": GRADER_VERSION,
             "code_sha256": _sha256_files(code, ROOT),
             "weights_sha256": _sha256_files(weight_files, Path(weights)) if weight_files else None,
-            **{name: _version(name) for name in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "scipy")},
+            **{name: package_version(name) for name in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "scipy")},
             "python": platform.python_version(), "machine": platform.machine(), "cpu_flags": _cpu_flags(),
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "threads": int(threads)}
 
@@ -141,15 +131,12 @@ def save(refs, folder: Path, key: dict) -> None:
     np.savez(tmp, _meta=np.array(json.dumps(state)), **arrays)
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
     os.replace(tmp, folder / DATA)
-    manifest = folder / f".{MANIFEST}.tmp.{os.getpid()}"
-    manifest.write_text(json.dumps({"key": key, "sha256": digest}, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(manifest, folder / MANIFEST)
+    atomic_write(folder / MANIFEST, json.dumps({"key": key, "sha256": digest}, indent=1, sort_keys=True) + "\n")
 
 
 def load(folder: Path, key: dict):
     """``(References, None)`` from ``folder`` when its key is ``key`` and its checksum holds, else ``(None, why)``
     (``"missing"``, ``"stale (...)"``, ``"damaged (...)"``)."""
-    R = refs_module
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         data = (folder / DATA).read_bytes()
@@ -169,13 +156,10 @@ def load(folder: Path, key: dict):
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         state = _restore(json.loads(str(arrays.pop("_meta"))), arrays)
-        refs = R.References()
-        refs.real_cases = [R.LossCase(**c) for c in state["real_cases"]]
-        refs.raw_cases = [R.LossCase(**c) for c in state["raw_cases"]]
-        refs.l2_case_reg, refs.update_loss_case = R.LossCase(**state["l2_case_reg"]), R.LossCase(
-            **state["update_loss_case"])
-        refs.update, refs.plain, refs.loop = (R.UpdateCase(**state["update"]), R.PlainCase(**state["plain"]),
-                                              R.LoopCase(**state["loop"]))
+        refs = refs_module.References()
+        for group, kind in _GROUPS.items():
+            value = state[group]
+            setattr(refs, group, [kind(**c) for c in value] if isinstance(value, list) else kind(**value))
         refs.l2_case, refs.compile_case, refs.seconds = refs.raw_cases[0], refs.real_cases[0], state["seconds"]
         refs.source = "stored"
     except (KeyError, TypeError, ValueError, OSError) as exc:  # a checksum-valid file this grader cannot read
@@ -198,7 +182,7 @@ def references_for(weights, threads: int = 1, folder: Path | None = None):
                     refs, _ = load(folder, key)
                     if refs is None:
                         refs = _build_and_store(weights, threads, folder, key, why)
-            refs.weights, refs.threads, refs.version_key = weights, int(threads), key
+            refs.weights, refs.version_key = weights, key
             _LOADED[cache] = refs
         return _LOADED[cache]
 

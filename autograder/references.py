@@ -1,13 +1,10 @@
 """The fixed, seeded inputs of the hidden checks and the reference values at them (grader side only).
 
 Rule of this module: (SqueezeNet 1.1, the linear stand-in) => every input a check sends to a student process
-and every value the check compares with, computed once per grader process with the reference solution
-(:mod:`classviz_reference`, never given to a student process) and reused for all submissions
-(:func:`autograder.reference_store.references_for`; stored and verified by :mod:`autograder.reference_store`, so a grader process needs
-TensorFlow only when it builds them: it scores images with :class:`autograder.numpy_squeezenet.NumpySqueezeNet`).
-Every input comes from a fixed seed, so two grader runs send the same inputs.
-:meth:`References.build` also checks that the reference earns the score-increase check's margins, and raises
-:class:`ReferenceMarginError` otherwise.
+and every value the check compares with, computed from fixed seeds (two grader runs send the same inputs) with the
+reference solution (:mod:`classviz_reference`, never given to a student process). They are built once and stored
+(:mod:`autograder.reference_store`), so a grader process needs TensorFlow only to build them: it scores images
+with :class:`autograder.numpy_squeezenet.NumpySqueezeNet`.
 """
 
 from __future__ import annotations
@@ -114,10 +111,14 @@ class LoopCase:
     reference_rises: dict
 
 
-def _softmax(scores):
+def _loss_case(name, label, model, X, kind, y, lam, scores) -> LossCase:
+    """A :class:`LossCase` with the values that follow from its float64 (1000,) raw ``scores`` and ``X``."""
     z = scores - scores.max()
     e = np.exp(z)
-    return e / e.sum(), z - np.log(e.sum())
+    prob, log_prob = e / e.sum(), z - np.log(e.sum())
+    return LossCase(name, label, model, X, kind, y, lam, score=float(scores[y]),
+                    sq_norm=float(np.sum(X.astype(np.float64) ** 2)), size=X.size, prob=float(prob[y]),
+                    log_prob=float(log_prob[y]), scores=scores)
 
 
 class References:
@@ -134,9 +135,8 @@ class References:
         self.loop: LoopCase = None
         self.compile_case: LossCase = None
         self.update_loss_case: LossCase = None
-        self.standin = LinearStandIn(STANDIN_SEED)
         self._scorer = None
-        self.weights, self.threads = None, 1
+        self.weights = None
         self.seconds = 0.0
         self.source = "built"
         self.version_key = None
@@ -207,14 +207,10 @@ class References:
                 ("noise_pizza", "seeded noise, class 963 (pizza), l2_reg=1e-4, X as a NumPy array",
                  image(1002), "numpy", 963, 1e-4)]
         for name, label, X, kind, y, lam in real:
-            case = LossCase(name, label, "squeezenet", X, kind, y, lam)
+            _, g = reference_loss_and_gradient(model, X, y, 0.0)
+            case = _loss_case(name, label, "squeezenet", X, kind, y, lam,
+                              np.asarray(model(tf.constant(X)), np.float64)[0])
             X64 = X.astype(np.float64)
-            s, g = reference_loss_and_gradient(model, X, y, 0.0)
-            case.scores = np.asarray(model(tf.constant(X)), np.float64)[0]
-            case.score = float(case.scores[y])
-            prob, log_prob = _softmax(case.scores)
-            case.prob, case.log_prob = float(prob[y]), float(log_prob[y])
-            case.sq_norm, case.size = float(np.sum(X64 ** 2)), X.size
             case.loss_full = case.score - lam * case.sq_norm
             case.loss_half = case.score - 0.5 * lam * case.sq_norm
             case.grad_score = g.numpy().astype(np.float64)
@@ -230,17 +226,12 @@ class References:
         refs.compile_case = refs.real_cases[0]
 
         # checks raw_score and l2_regularizer: the linear stand-in, exact values
-        standin = refs.standin
+        standin = LinearStandIn(STANDIN_SEED)
 
         def linear_case(name, X, kind, y, lam):
-            case = LossCase(name, f"the linear stand-in, class {y}, l2_reg={lam}", "linear", X, kind, y, lam)
-            case.scores = standin.scores64(X)[0]
-            case.score = float(case.scores[y])
-            prob, log_prob = _softmax(case.scores)
-            case.prob, case.log_prob = float(prob[y]), float(log_prob[y])
-            X64 = X.astype(np.float64)
-            case.sq_norm, case.size = float(np.sum(X64 ** 2)), X.size
-            case.grad = standin.score_gradient(y) - 2 * lam * X64
+            case = _loss_case(name, f"the linear stand-in, class {y}, l2_reg={lam}", "linear", X, kind, y, lam,
+                              standin.scores64(X)[0])
+            case.grad = standin.score_gradient(y) - 2 * lam * X.astype(np.float64)
             return case
 
         X_s = image(2000)
@@ -266,7 +257,8 @@ class References:
         refs.plain = PlainCase(X0=X, target_y=76, l2_reg=l2, lr=lr, steps=PLAIN_STEPS, s0=s0,
                                 reference_rise=plain_rise)
         if not plain_rise > 2 * MIN_PLAIN_RISE:
-            raise ReferenceMarginError(f"the reference's {PLAIN_STEPS} plain steps raise the score by only {plain_rise:.2f}")
+            raise ReferenceMarginError(f"the reference's {PLAIN_STEPS} plain steps raise the score by only "
+                                       f"{plain_rise:.2f}")
 
         # check score_increase, part 2: the provided loop, with the reference objective and its half-L2 variant
         target, iterations = 130, 20
@@ -292,8 +284,9 @@ class References:
             rises[label] = float(final[target]) - loop_s0
             top = int(np.argmax(final))
             if top != target or not rises[label] > 0:
-                raise ReferenceMarginError(f"the reference loop ({label} L2) ends with top-1 class {top} and a rise of "
-                                 f"{rises[label]:.2f}; the score_increase check needs another target or length")
+                raise ReferenceMarginError(f"the reference loop ({label} L2) ends with top-1 class {top} and a rise "
+                                           f"of {rises[label]:.2f}; the score_increase check needs another target or "
+                                           "length")
         refs.loop = LoopCase(target_y=target, target_name=refs.class_name(target), seed=GRADING_SEED,
                               iterations=iterations, s0=loop_s0, reference_rise=min(rises.values()),
                               reference_rises=rises)
@@ -320,15 +313,14 @@ def model_for(weights, threads: int = 1):
     with quiet_native_stderr():
         import tensorflow as tf
 
-    tf.get_logger().setLevel("ERROR")  # Python-level TensorFlow warnings: not the grader's output
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
-    except RuntimeError:  # TensorFlow already initialized in this process
-        pass
-    from classviz import load_squeezenet
+        from classviz import load_squeezenet
 
-    with quiet_native_stderr():
+        tf.get_logger().setLevel("ERROR")  # Python-level TensorFlow warnings: not the grader's output
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+        except RuntimeError:  # TensorFlow already initialized in this process
+            pass
         return load_squeezenet(weights)
 
 

@@ -13,6 +13,7 @@ import hashlib
 import platform
 import re
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -120,17 +121,21 @@ def sha256(path) -> str | None:
         return None
 
 
+def package_version(name: str) -> str | None:
+    """The installed version of a distribution, None when it is not installed (read without importing it)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def environment(versions: dict | None = None) -> dict:
     """Python, NumPy, TensorFlow and platform of the grader (and the student process's own versions)."""
-    from importlib import metadata
-
     env = {"python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform()}
-    for dist in ("tensorflow", "tensorflow-cpu"):  # read from the installation: the grader may not import it (or
-        try:                                       # be importing it in the background right now)
-            env["tensorflow"] = metadata.version(dist)
-            break
-        except metadata.PackageNotFoundError:
-            pass
+    # read from the installation: the grader may not import TensorFlow (or be importing it in the background now)
+    tensorflow = package_version("tensorflow") or package_version("tensorflow-cpu")
+    if tensorflow:
+        env["tensorflow"] = tensorflow
     if versions:
         env["student_process"] = versions
     return env

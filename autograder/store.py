@@ -23,11 +23,12 @@ from .reports import csv_text, feedback_text, summary_table
 from .results import GRADER_VERSION
 from .submissions import Submission
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+def atomic_write(path: Path, text: str, mode: int = 0o666) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename (``mode``: the new
+    file's permissions, less the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp.{os.getpid()}.{threading.get_ident()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w", encoding="utf-8", newline="") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
@@ -46,13 +47,8 @@ def output_key(out: Path) -> bytes:
             return bytes.fromhex(path.read_text().strip())
         except (OSError, ValueError):
             pass
-        path.parent.mkdir(parents=True, exist_ok=True)
         key = secrets.token_bytes(32)
-        tmp = path.parent / f".{KEY_FILE}.tmp.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key.hex() + "\n")
-        os.replace(tmp, path)  # a damaged key file is replaced: every result is then graded again
+        atomic_write(path, key.hex() + "\n", mode=0o600)  # a damaged key file is replaced: all is graded again
         return key
 
 

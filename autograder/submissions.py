@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,14 +35,9 @@ def _safe(name: str) -> str:
 
 
 def _notebooks_under(folder: Path) -> list[Path]:
-    found = []
-    for path in sorted(folder.rglob("*.ipynb")):
-        rel = path.relative_to(folder)
-        if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
-            continue  # .ipynb_checkpoints and hidden folders
-        if path.is_file():
-            found.append(path)
-    return found
+    """The notebook files under ``folder``, skipping hidden folders (``.ipynb_checkpoints``) and ``__pycache__``."""
+    return [path for path in sorted(folder.rglob("*.ipynb")) if path.is_file() and not any(
+        part.startswith(".") or part == "__pycache__" for part in path.relative_to(folder).parts)]
 
 
 def _choose(notebooks: list[Path]) -> tuple[Path, str]:
@@ -111,29 +107,24 @@ def discover(paths) -> tuple[list[Submission], list[str]]:
         if not path.is_dir():
             problems.append(f"{raw}: no such file or folder")
             continue
-        notebooks = _notebooks_under(path)
-        groups = {}
-        for nb_path in notebooks:
-            rel = nb_path.relative_to(path).parts
-            key = rel[:-1][:2]
-            groups.setdefault(key, []).append(nb_path)
+        groups = {}  # (student, assignment) folder parts, at most two, => its notebooks
+        for nb_path in _notebooks_under(path):
+            groups.setdefault(nb_path.relative_to(path).parts[:-1][:2], []).append(nb_path)
         if not groups.get(()):  # a tree of submission folders: every (student, assignment) folder is one
             for student_dir in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
                                       and p.name != "__pycache__"):
-                subdirs = [d for d in sorted(student_dir.iterdir()) if d.is_dir() and not d.name.startswith(".")]
-                keys = [(student_dir.name,)] if not subdirs else [(student_dir.name, d.name) for d in subdirs]
                 if any(k[:1] == (student_dir.name,) for k in groups):
                     continue  # has a notebook somewhere: graded below
-                for key in keys:
-                    groups.setdefault(key, [])
+                subdirs = [d for d in sorted(student_dir.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+                for key in [(student_dir.name, d.name) for d in subdirs] or [(student_dir.name,)]:
+                    groups[key] = []
         if not groups:
             problems.append(f"{raw}: no .ipynb notebook in this folder")
             continue
         assignments = {key[1] for key, nbs in groups.items() if len(key) >= 2 and nbs}
         for key in sorted(groups):
             if not key:
-                for nb_path in groups[key]:
-                    subs.append(Submission(_safe(nb_path.stem), nb_path, path=nb_path))
+                subs += [Submission(_safe(nb_path.stem), nb_path, path=nb_path) for nb_path in groups[key]]
                 continue
             student = key[0]
             assignment = key[1] if len(key) >= 2 else None
@@ -159,23 +150,16 @@ def _unique(subs: list[Submission]) -> list[Submission]:
         kept.append(sub)
     base = {id(sub): sub.id for sub in kept}
     for depth in range(1, 6):
-        counts = {}
-        for sub in kept:
-            counts[sub.id] = counts.get(sub.id, 0) + 1
+        counts = Counter(sub.id for sub in kept)
         clashing = [sub for sub in kept if counts[sub.id] > 1]
         if not clashing:
             return kept
         for sub in clashing:
             parents = list((sub.path or sub.notebook).resolve().parent.parts[1:])[-depth:]
             sub.id = _safe("__".join(parents + [base[id(sub)]]))
-    counts = {}
-    for sub in kept:
-        counts[sub.id] = counts.get(sub.id, 0) + 1
+    counts = Counter(sub.id for sub in kept)
     for sub in kept:
         if counts[sub.id] > 1:
             where = str((sub.path or sub.notebook).resolve())
             sub.id = f"{sub.id[:100]}-{hashlib.sha256(where.encode()).hexdigest()[:8]}"
     return kept
-
-
-# ---- writing --------------------------------------------------------------------------------------------------

@@ -40,11 +40,10 @@ def fail(text: str):
     pytest.fail(text, pytrace=False)
 
 
-def require(call: Call, function: str, where: str = "") -> Call:
+def require(call: Call, function: str, where: str = "") -> None:
     """Fail unless the call returned (the feedback says why it did not)."""
     if not call.ok:
         fail(describe_failure(call, function, where))
-    return call
 
 
 def _same_arrays(a: dict, b: dict) -> bool:
