@@ -123,7 +123,7 @@ class Grading:
             self.reference_wait += time.monotonic() - began
 
     def verdict(self, item, call, report) -> None:
-        """Turn a test's outcome into its check's entry (see the module docstring)."""
+        """Turn a test's outcome into its check's entry (the rule is in :mod:`autograder.plugin`'s docstring)."""
         import pytest
 
         name = item.name[len("test_"):]
