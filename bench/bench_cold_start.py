@@ -36,22 +36,7 @@ from pathlib import Path
 AFTER = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(AFTER / "tests" / "autograder")]
 
-
-def _tree(pid: int) -> list[int]:
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                children.setdefault(int(fields[1]), []).append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children.get(p, [])
-    return out
+from bench_gradescope import tree  # noqa: E402 - the process tree, walked once for both benchmarks
 
 
 def _status(pid: int) -> tuple[int, int, str]:
@@ -73,7 +58,7 @@ def measure(cmd, cwd, env) -> dict:
     def sample():
         while not done.is_set():
             total = 0
-            for pid in _tree(proc.pid):
+            for pid in tree(proc.pid):
                 rss, peak, line = _status(pid)
                 total += rss
                 if "python" in line and "cvgrade_child" not in line:

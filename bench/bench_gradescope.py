@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "autograder"))  # the corpus of the tests (not installed)
 
 
-def tree_rss(pid: int) -> int:
-    """Bytes of resident memory of ``pid`` and all its descendants (Linux /proc)."""
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (Linux /proc)."""
     children = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -37,10 +37,18 @@ def tree_rss(pid: int) -> int:
                 children.setdefault(int(fields[1]), []).append(int(entry))
             except (OSError, IndexError, ValueError):
                 pass
-    total, todo = 0, [pid]
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        out.append(p)
         todo += children.get(p, [])
+    return out
+
+
+def tree_rss(pid: int) -> int:
+    """Bytes of resident memory of ``pid`` and all its descendants (Linux /proc)."""
+    total = 0
+    for p in tree(pid):
         try:
             total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, IndexError, ValueError):
