@@ -66,7 +66,7 @@ def run_hidden_tests(sub: Submission, options: Options) -> dict:
     grading = Grading.from_options(sub.notebook, options.timeout_scale, options.memory_gb, options.weights,
                                    {"submission": sub.id, "student": sub.student, "assignment": sub.assignment})
     grading.start_student()
-    from .plugin import run_with
+    from .plugin import run_with  # imports pytest: only once the student's process is starting
 
     code, record = run_with(grading, options.pytest_args(sub))
     return record or error_record(sub, f"pytest ended with exit status {int(code)} and no result")
