@@ -27,7 +27,10 @@ from .layout import SANDBOX_PREFIX
 
 TOOLS = ("unshare", "setpriv", "mount", "pivot_root", "umount")
 UNSHARE = ("unshare", "--mount", "--net", "--pid", "--fork", "--kill-child")
-PROBE_CODE = "import os, numpy; print(open('probe.txt').read(), os.getuid())"
+# NumPy found in the virtual environment and its first file readable, without the ~0.2 s of loading it: this
+# probe runs before every cold grade's first student process
+PROBE_CODE = ("import importlib.util, os; open(importlib.util.find_spec('numpy').origin, 'rb').close(); "
+              "print(open('probe.txt').read(), os.getuid())")
 
 
 class Namespaces(Mode):
@@ -52,7 +55,7 @@ class Namespaces(Mode):
 
     @classmethod
     def probe(cls, python: str) -> Probe:
-        """Works when the init script runs ``python`` (with NumPy) and it reads a file of its sandbox copy."""
+        """Works when the init script runs ``python``, which finds and reads NumPy and a file of its sandbox copy."""
         if not sys.platform.startswith("linux"):
             return Probe(None, f"no Linux namespaces on {sys.platform}")
         missing = [t for t in TOOLS if shutil.which(t) is None and not Path("/usr/sbin", t).exists()

@@ -386,6 +386,19 @@ def test_protect_closes_a_gradescope_layout(open_tmp, monkeypatch):
     assert not (root / "results" / "results.json").exists()
 
 
+def test_the_namespaces_probe_needs_numpy_visible(tmp_path):
+    """The probe's program (which finds and reads NumPy instead of importing it) prints the sandbox file and the
+    user id with the virtual environment's packages on the path, and fails without them (``-S``)."""
+    from autograder.isolation.namespaces import PROBE_CODE
+
+    (tmp_path / "probe.txt").write_text("ok")
+    seen = subprocess.run([sys.executable, "-I", "-c", PROBE_CODE], cwd=tmp_path, capture_output=True, text=True)
+    assert seen.stdout.split() == ["ok", str(os.getuid())], seen.stderr
+    hidden = subprocess.run([sys.executable, "-I", "-S", "-c", PROBE_CODE], cwd=tmp_path, capture_output=True,
+                            text=True)
+    assert hidden.returncode != 0 and hidden.stdout == ""
+
+
 def test_a_symlinked_virtual_environment_starts_in_the_best_mode(tmp_path):
     """A venv reached through a link used to start nothing inside the namespaces (the link does not exist there)
     and fell back to the audit hook: now its real path is used."""
