@@ -20,8 +20,8 @@ from .store import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("autograder", "classviz", "classviz_reference")
-GRADING_REQUIREMENTS = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "pillow", "tqdm", "ipython",
-                        "pytest")
+GRADING_REQUIREMENTS = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "ml-dtypes", "scipy", "pillow", "tqdm",
+                        "ipython", "pytest")
 """The packages grading imports (pinned as in the repository's requirements.txt)."""
 CONFIG = "gradescope.json"
 

@@ -45,8 +45,8 @@ RELEASE_DIR = ROOT / "assignment"
 ASSIGNMENTS = (Path(ASSIGNMENT_NOTEBOOK).stem,)
 """The assignments built; each one's notebook is the one the grader looks for in a submission."""
 
-RELEASE_REQUIREMENTS = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "matplotlib", "pillow", "tqdm", "notebook",
-                        "ipykernel")
+RELEASE_REQUIREMENTS = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "ml-dtypes", "scipy", "matplotlib", "pillow",
+                        "tqdm", "notebook", "ipykernel")
 """Packages (pinned as in the root requirements.txt, with their environment markers: ``tensorflow-cpu`` on Linux
 x86_64, ``tensorflow`` elsewhere) a student needs to run the notebook locally."""
 
