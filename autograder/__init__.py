@@ -16,3 +16,11 @@ Entry points:
 * ``python -m autograder checks`` -- the checks, read from the hidden tests (:mod:`.results`);
 * ``autograder.nbgrader_bridge.run_check(name)`` in the assignment's hidden nbgrader test cells.
 """
+
+import os
+
+# The grader's NumPy (scoring the students' images, comparing arrays) shares the cores with the student processes:
+# OpenBLAS's extra threads only spin-wait there, and one thread halves the grader's CPU per notebook (bench/,
+# BENCHMARKS.md). Set before NumPy loads in the grader's processes (``python -m autograder``, pytest's conftest) and
+# inherited by its workers; float64 scores do not depend on it. A value already set is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -251,3 +251,21 @@ def test_a_worker_reuses_the_isolation_probes_of_its_batch(monkeypatch):
     assert (chosen.name, chosen.detail) == (choice.AUDIT_HOOK_ONLY, "as the grader's user; no namespaces: refused in "
                                             "the batch's probe; no unprivileged user: not root")
     assert choice.probes() == choice._PROBES
+
+
+def test_the_graders_numpy_computes_on_one_blas_thread():
+    """Importing the grader before NumPy (as ``python -m autograder`` and pytest's conftest do) leaves OpenBLAS one
+    thread, inherited by the batch's workers: a large matrix product then starts no thread (without it, it does
+    on a machine of several cores). A value the instructor set is kept."""
+    import os
+    import subprocess
+    import sys
+
+    product = "import os, numpy as np; a = np.ones((400, 400)); a @ a; print(len(os.listdir('/proc/self/task')))"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    run = lambda code, **extra: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,  # noqa
+                                               env=dict(env, **extra), check=True).stdout.split()
+    assert run("import autograder, os; print(os.environ['OPENBLAS_NUM_THREADS']); " + product) == ["1", "1"]
+    assert run("import autograder, os; print(os.environ['OPENBLAS_NUM_THREADS'])", OPENBLAS_NUM_THREADS="2") == ["2"]
+    if (os.cpu_count() or 1) > 1:
+        assert int(run(product)[0]) > 1
