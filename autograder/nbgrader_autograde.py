@@ -15,6 +15,7 @@ README's *What autograde does here* is the instructor's account of all this.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -269,7 +270,7 @@ class GradeWithHiddenTests(NbGraderPreprocessor):
         course = CourseDirectory(config=self.config)
         record = find_result(course, info["student"], info["assignment"], info["notebook"])
         if record is None:
-            run_batch(course, info["assignment"], glob_escape(info["student"]), self.jobs, self.timeout, self.log)
+            run_batch(course, info["assignment"], glob.escape(info["student"]), self.jobs, self.timeout, self.log)
             record = find_result(course, info["student"], info["assignment"], info["notebook"])
         if record is None:
             why = R.grader_failed("on this notebook (no result)", "; your instructor will regrade it")
@@ -287,11 +288,6 @@ class GradeWithHiddenTests(NbGraderPreprocessor):
         note = self.note + (f"\n\nGrader: {record['reason']}" if record.get("reason") else "")
         nb.cells.insert(0, from_dict(nbformat.v4.new_markdown_cell(note)))
         return nb, resources
-
-
-def glob_escape(name: str) -> str:
-    """``name`` as a glob that matches only itself."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def configure(c) -> None:

@@ -30,8 +30,7 @@ class Submission:
 
 
 def _safe(name: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission"
-    return name[:120]
+    return (re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission")[:120]
 
 
 def _notebooks_under(folder: Path) -> list[Path]:
