@@ -12,6 +12,8 @@ whose pipe shows) tampering is not trusted any more: every later call fails with
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -336,12 +338,8 @@ class StudentSession:
                 "setup_errors": (self.setup or {}).get("errors", []), "startup_failure": self.startup_failure,
                 "tampering": list(self.tampered)}
 
-
     def _hidden_prefixes(self) -> tuple:
         """Paths that differ between runs or machines, as they appear in messages, and what replaces them."""
-        import os
-        import sys
-
         sandbox = os.path.realpath(self.sandbox)
         return ((sandbox + os.sep, ""), (sandbox, "."), (os.path.realpath(sys.prefix), "<python>"),
                 (os.path.dirname(sandbox), "<grading folder>"))
