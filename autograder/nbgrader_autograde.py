@@ -109,19 +109,9 @@ def pre_convert_hook(assignment: str, student: str, notebooks: list, **_) -> Non
         app.log.warning("graded '%s' as %s (a copy; the student's file is kept)", chosen.name, target.name)
 
 
-def placeholder(course: CourseDirectory, assignment: str, notebook: str, why: str) -> NotebookNode:
-    """The released notebook, with a note at the top: what replaces a submission nbgrader cannot use."""
-    release = Path(course.format_path(course.release_directory, ".", assignment)) / f"{notebook}.ipynb"
-    nb = nbformat.read(release, as_version=4)
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(
-        f"**This is not your notebook.** nbgrader could not use the file you handed in ({why}). Below is the "
-        "assignment's notebook; each graded cell shows the hidden grader's result for the file you handed in."))
-    return nb
-
-
 class SubmittedNotebookExporter(NotebookExporter):
-    """nbgrader's notebook exporter, except that a submission it cannot read or sanitize becomes
-    :func:`placeholder` (one warning line instead of a traceback, and the student still gets a result)."""
+    """nbgrader's notebook exporter, except that a submission it cannot read or sanitize becomes the released
+    notebook with a note at the top (one warning line instead of a traceback, and the student still gets a result)."""
 
     def from_filename(self, filename, resources=None, **kw):
         try:
@@ -134,7 +124,11 @@ class SubmittedNotebookExporter(NotebookExporter):
             why = ("not a notebook file: " + type(exc).__name__ if isinstance(exc, (ValueError, UnicodeError))
                    else f"its cells could not be processed: {type(exc).__name__}")
             self.log.warning("%s: %s; graded as handed in, shown as the released notebook", filename, why)
-            nb = placeholder(course, nbgrader["assignment"], nbgrader["notebook"], why)
+            release = course.format_path(course.release_directory, ".", nbgrader["assignment"])
+            nb = nbformat.read(Path(release) / f"{nbgrader['notebook']}.ipynb", as_version=4)
+            nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+                f"**This is not your notebook.** nbgrader could not use the file you handed in ({why}). Below is the "
+                "assignment's notebook; each graded cell shows the hidden grader's result for the file you handed in."))
             resources = dict(resources)
             resources.setdefault("metadata", {})["path"] = str(Path(filename).parent)
             return self.from_notebook_node(nb, resources=resources, **kw)

@@ -188,8 +188,8 @@ class StudentSession:
                 what = "did not finish in time" if kind == "timeout" else "ended the grading process"
                 return Call(False, failure="skipped", failure_detail=f"{name} {what} earlier ({detail})")
         if time.monotonic() >= self.deadline:
-            return Call(False, failure="skipped", failure_detail=f"the submission's time limit "
-                                                                 f"({self.limits.submission_seconds:.0f} s) was used up")
+            used_up = f"the submission's time limit ({self.limits.submission_seconds:.0f} s) was used up"
+            return Call(False, failure="skipped", failure_detail=used_up)
         try:
             self._ensure_ready()
         except StudentProcessError as exc:
