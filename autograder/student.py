@@ -106,7 +106,6 @@ class StudentSession:
         self.versions = {}
         self.startup_seconds = 0.0
         self.tampered = []  # what the student process reported (or the wire showed) as tampering
-        self.isolation = None
         self._answers = {}
 
     # ---- the process ------------------------------------------------------------------------------------------
@@ -115,7 +114,6 @@ class StudentSession:
         """Spawn a process now (without waiting), so that it imports TensorFlow while the grader works."""
         if self.process is None and self.startup_failure is None:
             self.process = StudentProcess(self.sandbox, self.limits, self.weights, self.standin_seed)
-            self.isolation = {"mode": self.process.isolation, "detail": self.process.isolation_detail}
             self.process.start()
             self.starts += 1
 
