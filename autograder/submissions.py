@@ -83,11 +83,10 @@ def discover(paths) -> tuple[list[Submission], list[str]]:
     """Find the submissions in the given paths.
 
     A path may be a notebook; a folder of notebooks (one submission each); or a folder of submission folders,
-    such as nbgrader's ``submitted/<student>/<assignment>/*.ipynb`` (one submission per student and
-    assignment; its notebook is ``class_visualization.ipynb``, else the only notebook, else the one that
-    defines the most graded functions). In a folder with no notebook at its top level, *every* sub-folder is a
-    submission: one without a notebook (empty, a zip file, only ``.ipynb_checkpoints``) still gets a
-    submission, with ``notebook`` None and the reason in ``note``.
+    such as nbgrader's ``submitted/<student>/<assignment>/*.ipynb`` (one submission per student and assignment,
+    its notebook chosen as :func:`find_notebook` does). In a folder with no notebook at its top level, *every*
+    sub-folder is a submission: one without a notebook (empty, a zip file, only ``.ipynb_checkpoints``) still
+    gets a submission, with ``notebook`` None and the reason in ``note``.
 
     Ids are the file's stem or the student's folder name; ids that would be equal (the same name in two
     folders) are made unique from the paths: ``dir1__a`` and ``dir2__a``, with a hash of the full path added if
