@@ -72,9 +72,8 @@ def _other_files(folder: Path) -> str:
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     if not names:
         return "the folder is empty"
-    checkpoints = [n for n in names if ".ipynb_checkpoints" in n]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    if checkpoints and len(checkpoints) == len(names):
+    if all(".ipynb_checkpoints" in n for n in names):
         return f"only Jupyter checkpoint copies ({shown}), which are not graded"
     return f"found only {shown}"
 
@@ -139,13 +138,10 @@ def discover(paths) -> tuple[list[Submission], list[str]]:
 
 def _unique(subs: list[Submission]) -> list[Submission]:
     """Drop repeated files; make every id unique and a function of the submission's own path only."""
-    seen, kept = set(), []
+    first = {}
     for sub in subs:
-        where = (sub.notebook or sub.path or Path(sub.id)).resolve()
-        if where in seen:
-            continue
-        seen.add(where)
-        kept.append(sub)
+        first.setdefault((sub.notebook or sub.path or Path(sub.id)).resolve(), sub)
+    kept = list(first.values())
     base = {id(sub): sub.id for sub in kept}
     for depth in range(1, 6):
         counts = Counter(sub.id for sub in kept)
