@@ -15,6 +15,7 @@ README's *What autograde does here* is the instructor's account of all this.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -108,19 +109,9 @@ def pre_convert_hook(assignment: str, student: str, notebooks: list, **_) -> Non
         app.log.warning("graded '%s' as %s (a copy; the student's file is kept)", chosen.name, target.name)
 
 
-def placeholder(course: CourseDirectory, assignment: str, notebook: str, why: str) -> NotebookNode:
-    """The released notebook, with a note at the top: what replaces a submission nbgrader cannot use."""
-    release = Path(course.format_path(course.release_directory, ".", assignment)) / f"{notebook}.ipynb"
-    nb = nbformat.read(release, as_version=4)
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(
-        f"**This is not your notebook.** nbgrader could not use the file you handed in ({why}). Below is the "
-        "assignment's notebook; each graded cell shows the hidden grader's result for the file you handed in."))
-    return nb
-
-
 class SubmittedNotebookExporter(NotebookExporter):
-    """nbgrader's notebook exporter, except that a submission it cannot read or sanitize becomes
-    :func:`placeholder` (one warning line instead of a traceback, and the student still gets a result)."""
+    """nbgrader's notebook exporter, except that a submission it cannot read or sanitize becomes the released
+    notebook with a note at the top (one warning line instead of a traceback, and the student still gets a result)."""
 
     def from_filename(self, filename, resources=None, **kw):
         try:
@@ -133,7 +124,11 @@ class SubmittedNotebookExporter(NotebookExporter):
             why = ("not a notebook file: " + type(exc).__name__ if isinstance(exc, (ValueError, UnicodeError))
                    else f"its cells could not be processed: {type(exc).__name__}")
             self.log.warning("%s: %s; graded as handed in, shown as the released notebook", filename, why)
-            nb = placeholder(course, nbgrader["assignment"], nbgrader["notebook"], why)
+            release = course.format_path(course.release_directory, ".", nbgrader["assignment"])
+            nb = nbformat.read(Path(release) / f"{nbgrader['notebook']}.ipynb", as_version=4)
+            nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+                f"**This is not your notebook.** nbgrader could not use the file you handed in ({why}). Below is the "
+                "assignment's notebook; each graded cell shows the hidden grader's result for the file you handed in."))
             resources = dict(resources)
             resources.setdefault("metadata", {})["path"] = str(Path(filename).parent)
             return self.from_notebook_node(nb, resources=resources, **kw)
@@ -269,7 +264,7 @@ class GradeWithHiddenTests(NbGraderPreprocessor):
         course = CourseDirectory(config=self.config)
         record = find_result(course, info["student"], info["assignment"], info["notebook"])
         if record is None:
-            run_batch(course, info["assignment"], glob_escape(info["student"]), self.jobs, self.timeout, self.log)
+            run_batch(course, info["assignment"], glob.escape(info["student"]), self.jobs, self.timeout, self.log)
             record = find_result(course, info["student"], info["assignment"], info["notebook"])
         if record is None:
             why = R.grader_failed("on this notebook (no result)", "; your instructor will regrade it")
@@ -287,11 +282,6 @@ class GradeWithHiddenTests(NbGraderPreprocessor):
         note = self.note + (f"\n\nGrader: {record['reason']}" if record.get("reason") else "")
         nb.cells.insert(0, from_dict(nbformat.v4.new_markdown_cell(note)))
         return nb, resources
-
-
-def glob_escape(name: str) -> str:
-    """``name`` as a glob that matches only itself."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def configure(c) -> None:

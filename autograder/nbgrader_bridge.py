@@ -114,15 +114,10 @@ def check_feedback(record: dict, name: str) -> tuple[int, int, str]:
 
 
 def expected_nbgrader_points(record: dict) -> dict:
-    """The points nbgrader's hidden test cells give for a standalone result: ``{check name: points}``.
-
-    A cell passes when its check earns its full points, so this is the standalone grader's points per check.
-    """
-    out = {}
-    for name, check in checks().items():
-        points, max_points, _ = check_feedback(record, name)
-        out[name] = check.points if points == max_points == check.points else 0
-    return out
+    """The points nbgrader's hidden test cells give for a standalone result, ``{check name: points}``: a cell
+    passes when its check earns its full points."""
+    return {name: check.points if check_feedback(record, name)[:2] == (check.points, check.points) else 0
+            for name, check in checks().items()}
 
 
 def run_check(name: str) -> None:

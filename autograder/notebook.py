@@ -208,11 +208,6 @@ def _bound_names(node) -> set[str]:
     return names
 
 
-def _used_names(node) -> set[str]:
-    """Every name a statement reads (over-approximated: locals of functions are included)."""
-    return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
-
-
 def _cheap_expression(expr, notebook_classes) -> bool:
     for sub in ast.walk(expr):
         if isinstance(sub, ast.Call):
@@ -284,15 +279,6 @@ def _kind(node, notebook_classes) -> str | None:
     if _cheap_statement(node, notebook_classes):
         return "assign" if isinstance(node, _ASSIGNS) else "block"
     return None
-
-
-def _statement_source(node, code_lines: list[str], code: str) -> tuple[int, str]:
-    """(first line, source) of a top-level statement, decorators included; exact segment for simple statements."""
-    if isinstance(node, (*_DEFS, ast.Try, ast.If, ast.For, ast.While, ast.With)):
-        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        return start, "\n".join(code_lines[start - 1:node.end_lineno]) + "\n"
-    segment = ast.get_source_segment(code, node)
-    return node.lineno, (segment if segment is not None else code_lines[node.lineno - 1]) + "\n"
 
 
 def cell_labels(cells: list[Cell]) -> dict:
@@ -367,16 +353,21 @@ def extract(cells: list[Cell]) -> Extraction:
             body = body[:stop]
         candidates += [(cell, node, code, lines, kind, _bound_names(node)) for node in body
                        if (kind := _kind(node, notebook_classes))]
-    needed, changed = set(GRADED), True
-    while changed:  # the names the graded functions use, transitively
-        changed = False
-        for _, node, _, _, _, bound in candidates:
-            if (bound & needed or "*" in bound) and _used_names(node) - needed:
-                needed |= _used_names(node)
-                changed = True
+    needed = set(GRADED)
+    while True:  # the names the graded functions use, transitively (locals of functions included)
+        used = {sub.id for _, node, *_, bound in candidates if bound & needed or "*" in bound
+                for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
+        if used <= needed:
+            break
+        needed |= used
     for cell, node, code, lines, kind, bound in candidates:
         if bound & needed or "*" in bound:
-            line, source = _statement_source(node, lines, code)
+            if isinstance(node, (*_DEFS, ast.Try, ast.If)):  # whole lines, decorators included
+                line = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+                source = "\n".join(lines[line - 1:node.end_lineno]) + "\n"
+            else:  # the exact segment of a simple statement
+                segment = ast.get_source_segment(code, node)
+                line, source = node.lineno, (segment if segment is not None else lines[node.lineno - 1]) + "\n"
             result.statements.append(Statement(cell.index, line, source, kind, tuple(sorted(bound))))
             result.cell_sources[cell.index] = code
             for name in bound & set(GRADED):

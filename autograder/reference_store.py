@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import platform
@@ -151,8 +152,6 @@ def load(folder: Path, key: dict):
     if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
         return None, "damaged (checksum mismatch)"
     try:
-        import io
-
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         state = _restore(json.loads(str(arrays.pop("_meta"))), arrays)

@@ -10,6 +10,9 @@ with :class:`autograder.numpy_squeezenet.NumpySqueezeNet`.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,8 +189,6 @@ class References:
         Raises:
             ReferenceMarginError: the reference solution does not reach the score-increase check's margins.
         """
-        import time
-
         import tensorflow as tf
 
         from classviz import blur_image
@@ -310,8 +311,6 @@ def model_for(weights, threads: int = 1):
     """The Keras SqueezeNet 1.1 for a weights folder, to build the reference values with the reference solution
     (imports TensorFlow, quietly, with ``threads`` intra- and inter-op threads). Grading itself never calls it
     (:attr:`References.model` scores images in NumPy)."""
-    import os
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with quiet_native_stderr():
         import tensorflow as tf
@@ -331,9 +330,6 @@ def model_for(weights, threads: int = 1):
 def quiet_native_stderr():
     """Point file descriptor 2 at /dev/null for a while: TensorFlow's C++ start-up lines (absl, oneDNN) ignore
     ``TF_CPP_MIN_LOG_LEVEL``. Only used while the grader itself imports TensorFlow and builds its references."""
-    import os
-    import sys
-
     try:
         sys.stderr.flush()
         saved = os.dup(2)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from . import results as R
 from .reports import csv_text, feedback_text, summary_table
-from .results import GRADER_VERSION
 from .submissions import Submission
 
 def atomic_write(path: Path, text: str, mode: int = 0o666) -> None:
@@ -87,7 +86,7 @@ def load_result(out: Path, sub: Submission) -> dict | None:
     if not (isinstance(record, dict) and isinstance(record.get("signature"), str)
             and hmac.compare_digest(record["signature"], _signature(output_key(out), record))):
         return None
-    if (record.get("grader_version") == GRADER_VERSION
+    if (record.get("grader_version") == R.GRADER_VERSION
             and record.get("notebook_sha256") == R.sha256(sub.notebook)
             and record.get("status") in ("graded", "unreadable") and isinstance(record.get("checks"), list)
             and [c.get("name") for c in record["checks"]] == list(R.checks())):
@@ -98,7 +97,7 @@ def load_result(out: Path, sub: Submission) -> dict | None:
 def missing_record(sub: Submission) -> dict:
     """The result of a submission folder without a notebook: status ``"missing"``, 0 points, the reason."""
     reason = sub.note or "no notebook found"
-    return {"schema": R.SCHEMA_VERSION, "grader_version": GRADER_VERSION, "submission": sub.id,
+    return {"schema": R.SCHEMA_VERSION, "grader_version": R.GRADER_VERSION, "submission": sub.id,
             "student": sub.student, "assignment": sub.assignment, "notebook": None, "notebook_sha256": None,
             "status": "missing", "reason": reason, "checks": R.all_failed(f"nothing was graded: {reason}"),
             "score": 0, "max_score": R.max_score(), "timings": {"total": 0.0}}
@@ -108,7 +107,7 @@ def error_record(sub: Submission, reason: str) -> dict:
     """The result of a submission the grader itself could not grade: status ``"error"``, 0 points, the reason
     (the feedback says it is not the student's mistake)."""
     feedback = R.grader_failed(f"on this notebook ({reason})")
-    return {"schema": R.SCHEMA_VERSION, "grader_version": GRADER_VERSION, "submission": sub.id,
+    return {"schema": R.SCHEMA_VERSION, "grader_version": R.GRADER_VERSION, "submission": sub.id,
             "student": sub.student, "assignment": sub.assignment, "notebook": str(sub.notebook),
             "notebook_sha256": R.sha256(sub.notebook), "status": "error", "reason": f"grader error: {reason}",
             "checks": R.all_failed(feedback), "score": 0, "max_score": R.max_score(), "timings": {"total": 0.0}}

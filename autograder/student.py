@@ -12,6 +12,8 @@ whose pipe shows) tampering is not trusted any more: every later call fails with
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -104,7 +106,6 @@ class StudentSession:
         self.versions = {}
         self.startup_seconds = 0.0
         self.tampered = []  # what the student process reported (or the wire showed) as tampering
-        self.isolation = None
         self._answers = {}
 
     # ---- the process ------------------------------------------------------------------------------------------
@@ -113,7 +114,6 @@ class StudentSession:
         """Spawn a process now (without waiting), so that it imports TensorFlow while the grader works."""
         if self.process is None and self.startup_failure is None:
             self.process = StudentProcess(self.sandbox, self.limits, self.weights, self.standin_seed)
-            self.isolation = {"mode": self.process.isolation, "detail": self.process.isolation_detail}
             self.process.start()
             self.starts += 1
 
@@ -186,8 +186,8 @@ class StudentSession:
                 what = "did not finish in time" if kind == "timeout" else "ended the grading process"
                 return Call(False, failure="skipped", failure_detail=f"{name} {what} earlier ({detail})")
         if time.monotonic() >= self.deadline:
-            return Call(False, failure="skipped", failure_detail=f"the submission's time limit "
-                                                                 f"({self.limits.submission_seconds:.0f} s) was used up")
+            used_up = f"the submission's time limit ({self.limits.submission_seconds:.0f} s) was used up"
+            return Call(False, failure="skipped", failure_detail=used_up)
         try:
             self._ensure_ready()
         except StudentProcessError as exc:
@@ -336,12 +336,8 @@ class StudentSession:
                 "setup_errors": (self.setup or {}).get("errors", []), "startup_failure": self.startup_failure,
                 "tampering": list(self.tampered)}
 
-
     def _hidden_prefixes(self) -> tuple:
         """Paths that differ between runs or machines, as they appear in messages, and what replaces them."""
-        import os
-        import sys
-
         sandbox = os.path.realpath(self.sandbox)
         return ((sandbox + os.sep, ""), (sandbox, "."), (os.path.realpath(sys.prefix), "<python>"),
                 (os.path.dirname(sandbox), "<grading folder>"))

@@ -30,8 +30,7 @@ class Submission:
 
 
 def _safe(name: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission"
-    return name[:120]
+    return (re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission")[:120]
 
 
 def _notebooks_under(folder: Path) -> list[Path]:
@@ -73,9 +72,8 @@ def _other_files(folder: Path) -> str:
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     if not names:
         return "the folder is empty"
-    checkpoints = [n for n in names if ".ipynb_checkpoints" in n]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    if checkpoints and len(checkpoints) == len(names):
+    if all(".ipynb_checkpoints" in n for n in names):
         return f"only Jupyter checkpoint copies ({shown}), which are not graded"
     return f"found only {shown}"
 
@@ -84,11 +82,10 @@ def discover(paths) -> tuple[list[Submission], list[str]]:
     """Find the submissions in the given paths.
 
     A path may be a notebook; a folder of notebooks (one submission each); or a folder of submission folders,
-    such as nbgrader's ``submitted/<student>/<assignment>/*.ipynb`` (one submission per student and
-    assignment; its notebook is ``class_visualization.ipynb``, else the only notebook, else the one that
-    defines the most graded functions). In a folder with no notebook at its top level, *every* sub-folder is a
-    submission: one without a notebook (empty, a zip file, only ``.ipynb_checkpoints``) still gets a
-    submission, with ``notebook`` None and the reason in ``note``.
+    such as nbgrader's ``submitted/<student>/<assignment>/*.ipynb`` (one submission per student and assignment,
+    its notebook chosen as :func:`find_notebook` does). In a folder with no notebook at its top level, *every*
+    sub-folder is a submission: one without a notebook (empty, a zip file, only ``.ipynb_checkpoints``) still
+    gets a submission, with ``notebook`` None and the reason in ``note``.
 
     Ids are the file's stem or the student's folder name; ids that would be equal (the same name in two
     folders) are made unique from the paths: ``dir1__a`` and ``dir2__a``, with a hash of the full path added if
@@ -141,13 +138,10 @@ def discover(paths) -> tuple[list[Submission], list[str]]:
 
 def _unique(subs: list[Submission]) -> list[Submission]:
     """Drop repeated files; make every id unique and a function of the submission's own path only."""
-    seen, kept = set(), []
+    first = {}
     for sub in subs:
-        where = (sub.notebook or sub.path or Path(sub.id)).resolve()
-        if where in seen:
-            continue
-        seen.add(where)
-        kept.append(sub)
+        first.setdefault((sub.notebook or sub.path or Path(sub.id)).resolve(), sub)
+    kept = list(first.values())
     base = {id(sub): sub.id for sub in kept}
     for depth in range(1, 6):
         counts = Counter(sub.id for sub in kept)
