@@ -105,11 +105,16 @@ def main(argv=None) -> int:
     parser.add_argument("--before", required=True, type=Path, help="checkout of the version before")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", action="store_true", help="also a --jobs 2 batch of the corpus per version")
+    parser.add_argument("--before-venv", type=Path, default=AFTER / ".venv",
+                        help="virtual environment of the version before (default: this one's), e.g. a copy with "
+                             "the packages pinned before")
     args = parser.parse_args(argv)
     import corpus
 
     versions = {"before": args.before.resolve(), "after": AFTER}
-    python = str(AFTER / ".venv" / "bin" / "python")
+    venvs = {"before": args.before_venv.absolute(), "after": AFTER / ".venv"}
+    pythons = {k: str(v / "bin" / "python") for k, v in venvs.items()}
+    python = pythons["after"]
     base = {"PATH": "/usr/local/bin:/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3",
             "CLASSVIZ_WEIGHTS_MIRROR": os.environ.get("CLASSVIZ_WEIGHTS_MIRROR", "")}
     results = {k: {} for k in versions}
@@ -125,23 +130,26 @@ def main(argv=None) -> int:
                        capture_output=True)
         print(f"after: python -m autograder references (build, compare, store) {time.perf_counter() - began:.1f} s",
               flush=True)
-        gs = {k: gradescope_root(v, k, tmp, dict(base, HOME=tmpname, CLASSVIZ_VENV=str(AFTER / ".venv")))
+        gs = {k: gradescope_root(v, k, tmp, dict(base, HOME=tmpname, CLASSVIZ_VENV=str(venvs[k])))
               for k, v in versions.items()}
         for root in gs.values():
             corpus.write_notebook(corpus.parse_snippet(corpus.SUBMISSIONS / "reference_solution.py"),
                                   root / "submission", "Copy of class_visualization.ipynb")
         cold_grades = {}
         for r in range(args.rounds):
-            results.setdefault("import", {}).setdefault("import tensorflow", []).append(
-                measure([python, "-c", "import tensorflow"], AFTER, base))
             for label, version in versions.items():
+                if label == "after" or venvs["before"] != venvs["after"]:  # the floor of each environment
+                    results.setdefault(f"import ({label})" if label == "before" else "import", {}).setdefault(
+                        "import tensorflow", []).append(measure([pythons[label], "-c", "import tensorflow"], AFTER,
+                                                                base))
                 out = tmp / f"cold-{label}-{r}"
                 results[label].setdefault("cold grade", []).append(measure(
-                    [python, "-m", "autograder", "grade", str(notebook), "--out", str(out)], version, env[label]))
+                    [pythons[label], "-m", "autograder", "grade", str(notebook), "--out", str(out)], version,
+                    env[label]))
                 cold_grades.setdefault(label, grades(out / "results"))
                 results[label].setdefault("gradescope", []).append(measure(
                     ["bash", str(gs[label] / "source" / "run_autograder")], gs[label],
-                    dict(base, HOME=tmpname, AUTOGRADER_ROOT=str(gs[label]), CLASSVIZ_VENV=str(AFTER / ".venv"))))
+                    dict(base, HOME=tmpname, AUTOGRADER_ROOT=str(gs[label]), CLASSVIZ_VENV=str(venvs[label]))))
             print(f"round {r + 1}: " + "; ".join(
                 f"{label} {m['cold grade'][-1]['seconds']:.1f} s / {m['gradescope'][-1]['seconds']:.1f} s"
                 for label, m in results.items() if label in versions) + f"; load {os.getloadavg()[0]:.2f}",
@@ -153,8 +161,8 @@ def main(argv=None) -> int:
             batch_grades = {}
             for label, version in versions.items():
                 out = tmp / f"batch-{label}"
-                m = measure([python, "-m", "autograder", "grade", str(folder), "--out", str(out), "--jobs", "2"],
-                            version, env[label])
+                m = measure([pythons[label], "-m", "autograder", "grade", str(folder), "--out", str(out), "--jobs",
+                             "2"], version, env[label])
                 m["per_submission"] = m["seconds"] / count
                 results[label]["batch --jobs 2"] = [m]
                 batch_grades[label] = grades(out / "results")
