@@ -94,6 +94,9 @@ ALLOWED = {
     "no_course_folder_on_sys_path": "assert not [p for p in map(os.path.realpath, sys.path) if p.startswith(str(REPO)) "
                                     "and not p.startswith(os.path.realpath(sys.prefix))], sys.path",  # (a venv in it)
     "numpy_and_tensorflow": "import numpy, tensorflow; numpy.ones(3); tensorflow.ones(3)",
+    # the harness collects no garbage while it starts, then freezes what it allocated: on for the student's code
+    "garbage_collector_on": "gc = sys.modules['gc']; assert gc.isenabled() and gc.get_freeze_count() > 100_000, "
+                            "(gc.isenabled(), gc.get_freeze_count())",
     "signal_self": lambda: os.kill(os.getpid(), 0),
     "signal_handler_not_installed": "import signal; f = lambda *a: None; signal.signal(signal.SIGUSR1, f); "
                                     "assert signal.getsignal(signal.SIGUSR1) is not f",
