@@ -59,6 +59,8 @@ class Grading:
 
     @property
     def weights(self) -> Path:
+        """The SqueezeNet weights folder: the one given, else classviz's default (fetched and each file verified by
+        SHA-256 on first use; raises ``classviz.weights.WeightsError`` if that fails)."""
         if self.weights_option is None:
             from classviz import weights as W
 
@@ -104,6 +106,7 @@ class Grading:
         return self.session
 
     def close_student(self) -> None:
+        """End the student process (if one started) and remove its sandbox folder; safe to call twice."""
         if self.session is not None:
             self.session.close()
         if self.sandbox_dir is not None:

@@ -148,6 +148,8 @@ def run_with(grading: Grading, args: list[str]) -> tuple[int, dict | None]:
     (None when pytest made none: a usage or internal error)."""
 
     class Given:
+        """Hands ``grading`` to this pytest run before the grader's own ``pytest_configure`` would build one."""
+
         @pytest.hookimpl(tryfirst=True)
         def pytest_configure(self, config):
             config.stash[_GRADING] = grading
@@ -157,5 +159,3 @@ def run_with(grading: Grading, args: list[str]) -> tuple[int, dict | None]:
     finally:  # pytest may stop before its session ends (a usage error): the student process never outlives it
         grading.close_student()
     return int(code), grading.written
-
-

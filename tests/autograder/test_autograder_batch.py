@@ -263,8 +263,11 @@ def test_the_graders_numpy_computes_on_one_blas_thread():
 
     product = "import os, numpy as np; a = np.ones((400, 400)); a @ a; print(len(os.listdir('/proc/self/task')))"
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    run = lambda code, **extra: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,  # noqa
-                                               env=dict(env, **extra), check=True).stdout.split()
+
+    def run(code, **extra):
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(env, **extra),
+                              check=True).stdout.split()
+
     assert run("import autograder, os; print(os.environ['OPENBLAS_NUM_THREADS']); " + product) == ["1", "1"]
     assert run("import autograder, os; print(os.environ['OPENBLAS_NUM_THREADS'])", OPENBLAS_NUM_THREADS="2") == ["2"]
     if (os.cpu_count() or 1) > 1:
