@@ -88,7 +88,6 @@ class Integrity:
         return changed
 
 
-
 class Jobs:
     """Runs the worker's jobs (student code) in fresh threads and keeps the list of tampering seen.
 
@@ -134,7 +133,6 @@ class Jobs:
         if status == "error":
             raise JobFailed(clean(self.tuple_get(item, 1)))
         return self.tuple_get(item, 1)
-
 
 
 class Classifier:

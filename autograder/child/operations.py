@@ -27,6 +27,11 @@ def _returned(result):
     return status, result
 
 
+def _seconds(value) -> float:
+    """A job's measured seconds, if it is an exact float (else 0)."""
+    return value if type(value) is float else 0.0
+
+
 def raised_response(error, seconds=None, **extra):
     response = {"ok": False, "error": clean(error) if type(error) is dict else error_dict("failed", "Error")}
     if type(seconds) is float:
@@ -50,7 +55,7 @@ class RequestLoop:
     def __init__(self, np, tf, visualize, models, cells_dir, jobs, classify, send, receive):
         from tensorflow.python.eager.polymorphic_function import polymorphic_function
 
-        self.np, self.models, self.cells_dir, self.jobs, self.classify = np, models, cells_dir, jobs, classify
+        self.models, self.cells_dir, self.jobs, self.classify = models, cells_dir, jobs, classify
         self.send, self.receive = send, receive
         self.visualize = visualize
         self.compile_loss_and_gradient = visualize.compile_loss_and_gradient
@@ -59,6 +64,14 @@ class RequestLoop:
         self.function_type = type(lambda: None)
         self.object_getattribute = object.__getattribute__
         self.compile_cache, self.loop_step, self.namespace = [], None, None
+        self.float32 = np.dtype("float32")
+
+    def _case(self, header, arrays, *floats):
+        """The request's model, ``X`` (a fresh float32 array owned by this call), target class, L2 strength and
+        the header's fields ``floats`` as floats."""
+        X = self.classify.ndarray_astype(arrays["X"], self.float32)
+        return (self.models[header["model"]], X, int(header["target_y"]), float(header["l2_reg"]),
+                *(float(header[name]) for name in floats))
 
     def setup(self, header, arrays):
         statements = header.get("statements")  # from the grader (tag checked), not from the student
@@ -72,15 +85,11 @@ class RequestLoop:
             defined[name] = "missing" if value is None else ("function" if callable(value) else self.classify.kind(value))
         return {"ok": True, "defined": defined, "errors": errors}, {}
 
-
     def loss(self, header, arrays):
-        np = self.np
-        X = self.classify.ndarray_astype(arrays["X"], np.dtype("float32"))
-        result = self.jobs.run("job_loss", self.namespace, self.models[header["model"]], X, int(header["target_y"]),
-                       float(header["l2_reg"]), header.get("input") == "tensor", self.cells_dir)
+        result = self.jobs.run("job_loss", self.namespace, *self._case(header, arrays),
+                               header.get("input") == "tensor", self.cells_dir)
         status, result = _returned(result)
-        seconds = nth(result, 2)
-        seconds = seconds if type(seconds) is float else 0.0
+        seconds = _seconds(nth(result, 2))
         if status == "missing":
             return raised_response(nth(result, 1)), {}
         if status == "raised":
@@ -101,21 +110,18 @@ class RequestLoop:
             out_arrays["dX"] = dX
         return {"ok": True, "loss": loss_info, "dX": dX_info, "seconds": seconds}, out_arrays
 
-
     def update(self, header, arrays):
-        np = self.np
-        X = self.classify.ndarray_astype(arrays["X"], np.dtype("float32"))  # a fresh writable array owned by this call
+        model, X, target_y, l2_reg, learning_rate = self._case(header, arrays, "learning_rate")
         inject = None
         if header.get("inject"):
-            inject = (float(header.get("inject_loss", 0.0)), self.classify.ndarray_astype(arrays["G"], np.dtype("float32")))
-        result = self.jobs.run("job_update", self.namespace, self.models[header["model"]], X, int(header["target_y"]),
-                       float(header["l2_reg"]), float(header["learning_rate"]), inject, self.cells_dir)
+            inject = (float(header.get("inject_loss", 0.0)), self.classify.ndarray_astype(arrays["G"], self.float32))
+        result = self.jobs.run("job_update", self.namespace, model, X, target_y, l2_reg, learning_rate, inject,
+                               self.cells_dir)
         X_after = self.classify.ndarray_copy(X)
         status, result = _returned(result)
         calls = nth(result, 3)
         calls = calls if type(calls) is int else 0
-        seconds = nth(result, 2)
-        seconds = seconds if type(seconds) is float else 0.0
+        seconds = _seconds(nth(result, 2))
         if status == "missing":
             return raised_response(nth(result, 1)), {}
         if status == "raised":
@@ -128,12 +134,9 @@ class RequestLoop:
             out_arrays["X_new"] = X_new
         return {"ok": True, "X_new": info, "injected_calls": calls, "seconds": seconds}, out_arrays
 
-
     def plain_steps(self, header, arrays):
-        np = self.np
-        X = self.classify.ndarray_astype(arrays["X"], np.dtype("float32"))
-        result = self.jobs.run("job_plain_steps", self.namespace, self.models[header["model"]], X, int(header["target_y"]),
-                       float(header["l2_reg"]), float(header["learning_rate"]), int(header["steps"]), self.cells_dir)
+        result = self.jobs.run("job_plain_steps", self.namespace, *self._case(header, arrays, "learning_rate"),
+                               int(header["steps"]), self.cells_dir)
         status, result = _returned(result)
         if status == "missing":
             return raised_response(nth(result, 1)), {}
@@ -155,18 +158,14 @@ class RequestLoop:
                 arrays_out
         return {"ok": True}, arrays_out
 
-
     def compile(self, header, arrays):
-        np = self.np
-        X = self.classify.ndarray_astype(arrays["X"], np.dtype("float32"))
-        model = self.models[header["model"]]
-        result = self.jobs.run("job_compile", self.namespace, model, X, int(header["target_y"]), float(header["l2_reg"]),
-                       self.compile_loss_and_gradient, self.compile_cache, self.cells_dir)
+        result = self.jobs.run("job_compile", self.namespace, *self._case(header, arrays),
+                               self.compile_loss_and_gradient, self.compile_cache, self.cells_dir)
         status, result = _returned(result)
         if status == "missing":
             return raised_response(nth(result, 1)), {}
         fn, compiled, reason, seconds, call = (nth(result, i) for i in range(1, 6))
-        seconds = seconds if type(seconds) is float else 0.0
+        seconds = _seconds(seconds)
         if reason is not None:
             return {"ok": True, "reason": clean(reason) if type(reason) is str else "not compiled",
                     "seconds": seconds}, {}
@@ -190,7 +189,6 @@ class RequestLoop:
         arrays = {name: value for name, value in (("loss", loss), ("dX", dX)) if value is not None}
         return {"ok": True, "reason": None, "seconds": seconds}, arrays
 
-
     def start_loop(self, header, arrays):
         model = self.models[header["model"]]
         result = self.jobs.run("job_start_loop", self.namespace, model, self.visualize, self.compile_loss_and_gradient,
@@ -202,14 +200,11 @@ class RequestLoop:
         reason = nth(result, 2)
         return {"ok": True, "reason": reason if type(reason) is str or reason is None else "not compiled"}, {}
 
-
     def step(self, header, arrays):
-        np = self.np
         if self.loop_step is None:
             return {"ok": False, "error": error_dict("start_loop was not called", "NoLoop")}, {}
-        X = self.classify.ndarray_astype(arrays["X"], np.dtype("float32"))
-        result = self.jobs.run("job_step", self.loop_step, self.models[header["model"]], X, int(header["target_y"]),
-                       float(header["l2_reg"]), float(header["learning_rate"]), self.cells_dir)
+        result = self.jobs.run("job_step", self.loop_step, *self._case(header, arrays, "learning_rate"),
+                               self.cells_dir)
         status, result = _returned(result)
         if status == "raised":
             return raised_response(nth(result, 1)), {}
@@ -219,8 +214,7 @@ class RequestLoop:
         array, why = self.classify.finish(nth(result, 1))
         if array is None:
             return {"ok": False, "error": error_dict(f"returned {why}")}, {}
-        seconds = nth(result, 2)
-        return {"ok": True, "seconds": seconds if type(seconds) is float else 0.0}, {"X_new": array}
+        return {"ok": True, "seconds": _seconds(nth(result, 2))}, {"X_new": array}
 
     def serve(self) -> None:
         """Answer requests until the grader closes the pipe (this loop never runs student code itself)."""
