@@ -28,7 +28,7 @@ from pathlib import Path
 from . import results as R
 from .isolation.limits import DEFAULT_MEMORY_GB
 from .reports import report, summary_table
-from .store import (_signature, atomic_write, error_record, load_result, missing_record, output_key, write_result,
+from .store import (_signature, error_record, load_result, missing_record, output_key, write_json, write_result,
                     write_tables)
 from .submissions import Submission, discover
 
@@ -170,8 +170,7 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options
         cached = None if force else load_result(out, sub)
         if cached is not None:
             records[sub.id] = cached
-            atomic_write(out / "gradescope" / sub.id / "results.json",
-                         json.dumps(R.gradescope(cached, visibility), indent=1) + "\n")
+            write_json(out / "gradescope" / sub.id / "results.json", R.gradescope(cached, visibility))
             if progress:
                 progress(sub, cached, True)
         elif sub.notebook is None:
@@ -194,7 +193,7 @@ def grade_batch(paths, out, jobs: int = 1, force: bool = False, options: Options
     rows = [(sub, records[sub.id]) for sub in subs]
     write_tables(out, [rec for _, rec in rows])
     if len(rows) == 1:
-        atomic_write(out / "results.json", json.dumps(R.gradescope(rows[0][1], visibility), indent=1) + "\n")
+        write_json(out / "results.json", R.gradescope(rows[0][1], visibility))
     return rows, problems
 
 

@@ -22,6 +22,7 @@ from . import results as R
 from .reports import csv_text, feedback_text, summary_table
 from .submissions import Submission
 
+
 def atomic_write(path: Path, text: str, mode: int = 0o666) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename (``mode``: the new
     file's permissions, less the umask)."""
@@ -68,8 +69,7 @@ def write_result(out: Path, sub: Submission, record: dict, visibility: str = R.V
     record = dict(record)
     record["signature"] = _signature(output_key(out), record)
     atomic_write(out / "results" / f"{sub.id}.json", json.dumps(record, indent=1, sort_keys=False) + "\n")
-    atomic_write(out / "gradescope" / sub.id / "results.json", json.dumps(R.gradescope(record, visibility),
-                                                                            indent=1) + "\n")
+    write_json(out / "gradescope" / sub.id / "results.json", R.gradescope(record, visibility))
     atomic_write(out / "feedback" / f"{sub.id}.md", feedback_text(record))
 
 
@@ -97,19 +97,20 @@ def load_result(out: Path, sub: Submission) -> dict | None:
 def missing_record(sub: Submission) -> dict:
     """The result of a submission folder without a notebook: status ``"missing"``, 0 points, the reason."""
     reason = sub.note or "no notebook found"
-    return {"schema": R.SCHEMA_VERSION, "grader_version": R.GRADER_VERSION, "submission": sub.id,
-            "student": sub.student, "assignment": sub.assignment, "notebook": None, "notebook_sha256": None,
-            "status": "missing", "reason": reason, "checks": R.all_failed(f"nothing was graded: {reason}"),
-            "score": 0, "max_score": R.max_score(), "timings": {"total": 0.0}}
+    return _zero_record(sub, "missing", reason, f"nothing was graded: {reason}")
 
 
 def error_record(sub: Submission, reason: str) -> dict:
     """The result of a submission the grader itself could not grade: status ``"error"``, 0 points, the reason
     (the feedback says it is not the student's mistake)."""
-    feedback = R.grader_failed(f"on this notebook ({reason})")
+    return _zero_record(sub, "error", f"grader error: {reason}", R.grader_failed(f"on this notebook ({reason})"))
+
+
+def _zero_record(sub: Submission, status: str, reason: str, feedback: str) -> dict:
+    notebook = None if sub.notebook is None else str(sub.notebook)
     return {"schema": R.SCHEMA_VERSION, "grader_version": R.GRADER_VERSION, "submission": sub.id,
-            "student": sub.student, "assignment": sub.assignment, "notebook": str(sub.notebook),
-            "notebook_sha256": R.sha256(sub.notebook), "status": "error", "reason": f"grader error: {reason}",
+            "student": sub.student, "assignment": sub.assignment, "notebook": notebook,
+            "notebook_sha256": R.sha256(sub.notebook) if notebook else None, "status": status, "reason": reason,
             "checks": R.all_failed(feedback), "score": 0, "max_score": R.max_score(), "timings": {"total": 0.0}}
 
 
