@@ -9,8 +9,7 @@ works here (its probe, run for real, changing nothing on disk) and wraps a comma
 * :class:`~.user.UnprivilegedUser` (``"unprivileged user"``; Linux, root, namespaces refused: the usual container):
   a fresh user id per process, in a sandbox copy only it can enter, once the grader has closed the course folder
   to other users (``user_probe.py`` checks it);
-* :class:`~.audit_hook.AuditHookOnly` (``"audit-hook only"``; anything else): the harness's limits and audit hook
-  alone.
+* :class:`~.base.AuditHookOnly` (``"audit-hook only"``; anything else): the harness's limits and audit hook alone.
 
 :func:`choose` picks the first that works (``CLASSVIZ_GRADER_ISOLATION`` = ``namespaces``, ``user`` or
 ``audit-hook`` starts the choice at that mode); :func:`close_to_students` is the graders' explicit step that closes
@@ -22,8 +21,7 @@ and memory), :mod:`.layout` (what a sandbox holds), :mod:`.stale` (folders of a 
 nothing.
 """
 
-from .audit_hook import AuditHookOnly
-from .base import Mode, Placement, Probe
+from .base import AuditHookOnly, Mode, Placement, Probe
 from .choice import (AUDIT_HOOK_ONLY, MODES, NAMESPACES, USER, Choice, adopt, choose, close_to_students, probes,
                      status, summary)
 from .layout import CHILD_PACKAGE, SandboxDir, prepare_sandbox
