@@ -15,9 +15,9 @@ works here (its probe, run for real, changing nothing on disk) and wraps a comma
 ``audit-hook`` starts the choice at that mode); :func:`close_to_students` is the graders' explicit step that closes
 the course folder (and their output and submission folders, the weights) to other users where the unprivileged-user
 mode is the one to use -- batch grading, Gradescope's ``run_autograder`` and the pytest plugin call it before
-grading; :func:`status` and :func:`summary` report the choice. The rest is plainly separated: :mod:`.limits` (time
-and memory), :mod:`.layout` (what a sandbox holds, and the folders of a killed grader), :mod:`.closing`
-(the permission changes) and :mod:`.process` (start, requests under deadlines, kill). Importing any of it changes
+grading; :func:`status` and :func:`summary` report the choice. The rest is plainly separated: :mod:`.layout` (what a
+sandbox holds, and the folders of a killed grader), :mod:`.closing` (the permission changes) and :mod:`.process`
+(time and memory limits; start, requests under deadlines, kill). Importing any of it changes
 nothing.
 """
 
@@ -25,9 +25,8 @@ from .base import AuditHookOnly, Mode, Placement, Probe
 from .choice import (AUDIT_HOOK_ONLY, MODES, NAMESPACES, USER, Choice, adopt, choose, close_to_students, probes,
                      status, summary)
 from .layout import CHILD_PACKAGE, OWNER_FILE, SANDBOX_PREFIX, SandboxDir, clean_stale_sandboxes, prepare_sandbox
-from .limits import DEFAULT_MEMORY_GB, Limits
 from .namespaces import Namespaces
-from .process import StudentProcess, StudentProcessError, describe_exit
+from .process import DEFAULT_MEMORY_GB, Limits, StudentProcess, StudentProcessError, describe_exit
 from .user import STUDENT_UIDS, UnprivilegedUser, student_uid, user_command
 
 __all__ = ["AUDIT_HOOK_ONLY", "CHILD_PACKAGE", "DEFAULT_MEMORY_GB", "MODES", "NAMESPACES", "OWNER_FILE", "SANDBOX_PREFIX", "STUDENT_UIDS",

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 CHILD_PACKAGE = "cvgrade_child"
-"""The name of :mod:`autograder.child` in the sandbox (``boot.py`` imports it)."""
+"""The name of :mod:`autograder.child` in the sandbox (:data:`~.process.BOOT` imports it)."""
 SANDBOX_PREFIX = "cvgrade-"
 OWNER_FILE = "owner"
 
