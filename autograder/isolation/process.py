@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -88,27 +89,20 @@ class _Tail:
     """Drain a pipe in a thread, keeping only its last ``limit`` bytes (a flood never blocks the child)."""
 
     def __init__(self, stream, limit: int = 16384):
-        self.limit, self.data, self.total = limit, bytearray(), 0
+        self.limit, self.data = limit, bytearray()
         self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
         self.thread.start()
 
     def _run(self, stream):
         try:
-            while True:
-                chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-                if not chunk:
-                    break
-                self.total += len(chunk)
-                self.data += chunk
-                if len(self.data) > 2 * self.limit:
-                    del self.data[:-self.limit]
-        except (OSError, ValueError):
-            pass
+            with suppress(OSError, ValueError):
+                while chunk := stream.read1(65536):
+                    self.data += chunk
+                    if len(self.data) > 2 * self.limit:
+                        del self.data[:-self.limit]
         finally:
-            try:
+            with suppress(OSError):
                 stream.close()
-            except OSError:
-                pass
 
     def text(self) -> str:
         return bytes(self.data[-self.limit:]).decode("utf-8", errors="replace")
@@ -179,11 +173,9 @@ class StudentProcess:
         finally:
             os.close(req_r)
             os.close(resp_w)
-        try:  # the configuration and the key, on stdin only (never visible in /proc/<pid>/cmdline or environ)
+        with suppress(OSError):  # the configuration and the key on stdin only (not in /proc/<pid>/cmdline, environ)
             self.proc.stdin.write(json.dumps(config).encode("utf-8"))
             self.proc.stdin.close()
-        except OSError:
-            pass
         self.end = wire.DeadlineEnd(resp_r, req_w, key)
         self.stdout = _Tail(self.proc.stdout)
         self.stderr = _Tail(self.proc.stderr)
@@ -238,11 +230,9 @@ class StudentProcess:
         self.kill()
         raise StudentProcessError(kind, detail or self.describe_exit())
 
-    def _wait_exit(self, seconds: float):
-        try:
-            return self.proc.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            return None
+    def _wait_exit(self, seconds: float) -> None:
+        with suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=seconds)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -251,18 +241,11 @@ class StudentProcess:
         """SIGKILL the process group, reap the process, close the pipes (idempotent)."""
         if self.proc is None:
             return
-        try:
+        with suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
+        with suppress(ProcessLookupError):
             self.proc.kill()
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover - an unkillable process
-            pass
+        self._wait_exit(30)  # (an unkillable process is left behind)
         for _ in range(100):  # the rest of the group (the namespace's init, the student process) is gone too
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -270,10 +253,8 @@ class StudentProcess:
                 break
             time.sleep(0.05)
         for fd in (self.end.read_fd, self.end.write_fd) if self.end else ():
-            try:
+            with suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self.end = None
         for tail in (self.stdout, self.stderr):
             if tail is not None:
@@ -282,10 +263,8 @@ class StudentProcess:
     def close(self) -> None:
         """Ask the process to finish (close its request pipe), then kill whatever remains."""
         if self.end is not None:
-            try:
+            with suppress(OSError):
                 os.close(self.end.write_fd)
-            except OSError:
-                pass
             self.end.write_fd = -1
             self._wait_exit(5.0)
         self.kill()
