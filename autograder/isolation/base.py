@@ -22,9 +22,9 @@ SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"
 
 
 def helper(name: str) -> str:
-    """The text of the helper script ``name`` of this package (``init.sh``, ``user_probe.py``) without
-    its comment lines: it goes on a command line, which the student's code can read (``/proc/<pid>/cmdline``), and
-    must name nothing of the grader (the student's process cannot read the course folder that holds the file)."""
+    """The text of the helper script ``name`` of this package (``init.sh``, ``user_probe.py``) without its comment
+    lines: it goes on a command line (the student's process cannot read the course folder that holds the file),
+    which the student's code can read (``/proc/<pid>/cmdline``), and must name nothing of the grader."""
     lines = (Path(__file__).resolve().parent / name).read_text(encoding="utf-8").splitlines(keepends=True)
     return "".join(line for line in lines if not line.lstrip().startswith("#"))
 

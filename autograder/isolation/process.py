@@ -164,8 +164,7 @@ class StudentProcess:
                "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NBGRADER_EXECUTION": "autograde",
                "TF_NUM_INTEROP_THREADS": str(self.limits.threads),
                "TF_NUM_INTRAOP_THREADS": str(self.limits.threads)}
-        command, cwd = self.mode.wrap([self.python, "-I", "-B", "-c", BOOT, sb], self.sandbox,
-                                      placement, self.python)
+        command, cwd = self.mode.wrap([self.python, "-I", "-B", "-c", BOOT, sb], self.sandbox, placement, self.python)
         try:
             self.proc = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
@@ -210,8 +209,8 @@ class StudentProcess:
             ``(response header, response arrays)``.
 
         Raises:
-            StudentProcessError: ``"timeout"`` (the process is killed), ``"crashed"`` (it ended) or
-            ``"protocol"`` (it answered garbage; killed).
+            StudentProcessError: ``"timeout"`` (the process is killed), ``"crashed"`` (it ended), ``"tampered"``
+            (a frame without the process's tag; killed) or ``"protocol"`` (it answered garbage; killed).
         """
         if self.proc is None or self.proc.poll() is not None:
             raise StudentProcessError("crashed", self.describe_exit())
