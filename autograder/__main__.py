@@ -10,7 +10,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .isolation.limits import DEFAULT_MEMORY_GB
+    from .isolation import DEFAULT_MEMORY_GB
     from .results import VISIBILITIES
 
     parser = argparse.ArgumentParser(prog="python -m autograder",

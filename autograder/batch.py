@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import results as R
-from .isolation.limits import DEFAULT_MEMORY_GB
+from .isolation import DEFAULT_MEMORY_GB
 from .reports import report, summary_table
 from .store import (_signature, error_record, load_result, missing_record, output_key, write_json, write_result,
                     write_tables)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from . import results as R
-from .isolation.limits import DEFAULT_MEMORY_GB
+from .isolation import DEFAULT_MEMORY_GB
 
 
 class Feedback:

@@ -31,7 +31,7 @@ import pytest
 
 from . import results as R
 from .grading import Feedback, Grading
-from .isolation.limits import DEFAULT_MEMORY_GB
+from .isolation import DEFAULT_MEMORY_GB
 from .store import write_json
 
 HIDDEN_TESTS = R.HIDDEN_TESTS

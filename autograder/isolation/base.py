@@ -1,4 +1,5 @@
-"""What every isolation mode is: a probe that says whether it works here, and a way to wrap a command.
+"""What every isolation mode is: a probe that says whether it works here, and a way to wrap a command; and the
+weakest mode, :class:`AuditHookOnly`, which works everywhere.
 
 Rule of this module: a mode is a class with three class-level answers -- :meth:`Mode.probe` (does it work on this
 machine, for this interpreter? ``Probe(mode, detail)``: a ready instance, or None and why not), :meth:`Mode.place`
@@ -18,16 +19,13 @@ from pathlib import Path
 SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sys", "/dev", "/run",
           "/boot", "/var")
 """System folders: bound read-only in the namespaces, never closed by the unprivileged-user mode."""
-HELPERS = Path(__file__).resolve().parent
-"""This package's folder, which holds the helper scripts (their text is passed on the command line: the student's
-process cannot read the course folder)."""
 
 
 def helper(name: str) -> str:
-    """The text of the helper script ``name`` of this package (``init.sh``, ``user_probe.py``, ``boot.py``) without
-    its comment lines: it goes on a command line, which the student's code can read (``/proc/<pid>/cmdline``), and
-    must name nothing of the grader."""
-    lines = (HELPERS / name).read_text(encoding="utf-8").splitlines(keepends=True)
+    """The text of the helper script ``name`` of this package (``init.sh``, ``user_probe.py``) without its comment
+    lines: it goes on a command line (the student's process cannot read the course folder that holds the file),
+    which the student's code can read (``/proc/<pid>/cmdline``), and must name nothing of the grader."""
+    lines = (Path(__file__).resolve().parent / name).read_text(encoding="utf-8").splitlines(keepends=True)
     return "".join(line for line in lines if not line.lstrip().startswith("#"))
 
 
@@ -102,12 +100,9 @@ def visible_paths(python: str) -> list:
     if Path(venv, "pyvenv.cfg").is_file():
         paths.add(venv)
     kept = []
-    for path in sorted(paths, key=len):
-        if path in ("/", "") or any(within(path, s) for s in SYSTEM):
-            continue
-        if any(within(path, k) for k in kept):
-            continue
-        kept.append(path)
+    for path in sorted(paths, key=len):  # without those inside a system folder or inside one already kept
+        if path not in ("/", "") and not any(within(path, folder) for folder in (*SYSTEM, *kept)):
+            kept.append(path)
     return kept
 
 
@@ -118,3 +113,28 @@ def within(path: str, folder: str) -> bool:
 def last_line(proc) -> str:
     """The last line a failed helper wrote on stderr (or its exit status), for a probe's reason."""
     return (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:200]
+
+
+class AuditHookOnly(Mode):
+    """The ``audit-hook only`` mode: the student process runs directly, as the grader's user.
+
+    What works everywhere and contains least. The process is constrained only by :mod:`autograder.child.harness`'s
+    resource limits and audit hook (:mod:`autograder.child.audit`), which refuse Python-level file access outside
+    the sandbox and the Python installation, subprocesses, sockets and ``ctypes``, but do not see file access from
+    C code (``tf.io.read_file``) or processes forked without an audit event. ``RLIMIT_NPROC`` is not applied (it
+    would count the grader's own processes). Where ``setpriv`` exists the process still gets SIGKILL when the
+    grader dies.
+    """
+
+    name = "audit-hook only"
+    limits_processes = False
+
+    @classmethod
+    def probe(cls, python: str) -> Probe:
+        """Always works (the weakest mode, the last resort)."""
+        return Probe(cls(), "")
+
+    def wrap(self, command: list, sandbox: Path, placement: Placement, python: str) -> tuple[list, str]:
+        if shutil.which("setpriv"):  # at least: killed when the grader dies
+            command = ["setpriv", "--pdeathsig", "KILL", *command]
+        return command, placement.sandbox

@@ -16,8 +16,7 @@ import threading
 from dataclasses import dataclass
 
 from . import closing
-from .audit_hook import AuditHookOnly
-from .base import Mode, Probe, real_python
+from .base import AuditHookOnly, Mode, Probe, real_python
 from .namespaces import Namespaces
 from .user import UnprivilegedUser
 

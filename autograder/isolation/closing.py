@@ -51,7 +51,9 @@ def protect(paths, python: str) -> list:
         ValueError: one of ``paths`` lies inside something the student's process must read (then it cannot be
             closed: e.g. a grader installed into the virtual environment).
     """
-    needed = visible_paths(python) + [_classviz_folder()]
+    import classviz
+
+    needed = visible_paths(python) + [os.path.dirname(os.path.realpath(classviz.__file__))]
     passages = needed + [os.path.realpath(tempfile.gettempdir())]
     closed = []
 
@@ -77,9 +79,3 @@ def protect(paths, python: str) -> list:
         visit(path, True)
     CLOSED.extend(entry for entry in dict.fromkeys(closed) if entry not in CLOSED)
     return closed
-
-
-def _classviz_folder() -> str:
-    import classviz
-
-    return os.path.dirname(os.path.realpath(classviz.__file__))

@@ -48,11 +48,6 @@ class Namespaces(Mode):
         unshare = list(UNSHARE) if drop else [UNSHARE[0], "--user", "--map-root-user", *UNSHARE[1:]]
         self.prefix = ["setpriv", "--pdeathsig", "KILL", *unshare]
 
-    @property
-    def how(self) -> str:
-        return ("as nobody in new mount, PID and network namespaces" if self.drop
-                else "in new user, mount, PID and network namespaces")
-
     @classmethod
     def probe(cls, python: str) -> Probe:
         """Works when the init script runs ``python``, which finds and reads NumPy and a file of its sandbox copy."""
@@ -75,7 +70,8 @@ class Namespaces(Mode):
                     errors.append(str(exc))
                     continue
             if proc.returncode == 0 and proc.stdout.split()[:1] == ["ok"]:
-                return Probe(mode, mode.how)
+                return Probe(mode, "as nobody in new mount, PID and network namespaces" if mode.drop
+                             else "in new user, mount, PID and network namespaces")
             errors.append(last_line(proc))
         return Probe(None, f"unshare failed ({'; '.join(errors)})")
 

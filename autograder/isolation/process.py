@@ -1,9 +1,9 @@
-"""The lifecycle of one student process: start, hello, requests under deadlines, kill.
+"""The lifecycle of one student process: start, hello, requests under deadlines, kill; and its time and memory limits.
 
-Rule of this module: (a sandbox from :func:`~.layout.prepare_sandbox`, limits) => (a running student process
-answering requests, or a precise reason why it did not). The process is a fresh Python (``-I -B``: no user site, no
-``PYTHON*`` variables, no bytecode; ``boot.py`` of this package is its first code) in its own session and process
-group, with a minimal environment whose HOME, TMPDIR and caches point into its sandbox, and its configuration and a
+Rule of this module: (a sandbox from :func:`~.layout.prepare_sandbox`, :class:`Limits`) => (a running student
+process answering requests, or a precise reason why it did not). The process is a fresh Python (``-I -B``: no user
+site, no ``PYTHON*`` variables, no bytecode; :data:`BOOT` is its first code) in its own session and process group,
+with a minimal environment whose HOME, TMPDIR and caches point into its sandbox, and its configuration and a
 per-process key (the wire's HMAC key, :mod:`autograder.child.wire`) on stdin -- never on its command line. It
 starts in the mode :func:`~.choice.choose` picks (whose class lays out its files and wraps its command). On any
 timeout the whole process group (and with namespaces, the whole PID namespace) is killed with SIGKILL.
@@ -19,12 +19,56 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import suppress
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..child import wire
-from .base import helper, real_python
+from .base import real_python
 from .choice import choose
-from .limits import Limits
+
+DEFAULT_MEMORY_GB = 8
+"""Address-space limit of a student process, in GiB, unless ``--memory-gb`` says otherwise."""
+# The first code of a student process (passed to `python -I -B -c`, with the sandbox folder as argv[1]): put the
+# sandbox first on sys.path and run the harness. It binds no name in __main__: nothing of the harness is reachable
+# from the student's code through sys.modules. It goes on the command line, which the student's code can read, and
+# names nothing of the grader.
+BOOT = ("__import__('sys').path.insert(0, __import__('sys').argv[1]); "
+        "__import__('cvgrade_child.harness').harness.main()\n")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Time and memory limits of a submission's grading (seconds, bytes).
+
+    Attributes:
+        startup_seconds: starting the process (import TensorFlow, build the models) and running the notebook's
+            selected statements.
+        call_seconds: one call of a student function (the first call on SqueezeNet includes TensorFlow's
+            warm-up; tracing for tf.function takes a few seconds).
+        loop_seconds: the whole run of the provided loop (check score_increase).
+        submission_seconds: everything for one submission; what is left undone when it runs out scores 0.
+        memory_bytes: address-space limit of the student process (RLIMIT_AS); TensorFlow with SqueezeNet
+            needs about 2.5 GB of address space.
+        cpu_seconds: CPU-time limit of the student process (RLIMIT_CPU), a backstop behind the wall-clock limits.
+        file_bytes: largest file the student process may write (RLIMIT_FSIZE).
+        threads: TensorFlow intra-op and inter-op threads in the student process (fixed, so grades and values do
+            not depend on the number of parallel jobs).
+        processes: processes and threads the student's user may have (RLIMIT_NPROC; not applied under "audit-hook
+            only", where the process runs as the grader's user).
+    """
+    startup_seconds: float = 180.0
+    call_seconds: float = 60.0
+    loop_seconds: float = 300.0
+    submission_seconds: float = 900.0
+    memory_bytes: int = DEFAULT_MEMORY_GB * 2 ** 30
+    cpu_seconds: int = 1800
+    file_bytes: int = 256 * 2 ** 20
+    threads: int = 1
+    processes: int = 1024
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 class StudentProcessError(Exception):
@@ -45,27 +89,20 @@ class _Tail:
     """Drain a pipe in a thread, keeping only its last ``limit`` bytes (a flood never blocks the child)."""
 
     def __init__(self, stream, limit: int = 16384):
-        self.limit, self.data, self.total = limit, bytearray(), 0
+        self.limit, self.data = limit, bytearray()
         self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
         self.thread.start()
 
     def _run(self, stream):
         try:
-            while True:
-                chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-                if not chunk:
-                    break
-                self.total += len(chunk)
-                self.data += chunk
-                if len(self.data) > 2 * self.limit:
-                    del self.data[:-self.limit]
-        except (OSError, ValueError):
-            pass
+            with suppress(OSError, ValueError):
+                while chunk := stream.read1(65536):
+                    self.data += chunk
+                    if len(self.data) > 2 * self.limit:
+                        del self.data[:-self.limit]
         finally:
-            try:
+            with suppress(OSError):
                 stream.close()
-            except OSError:
-                pass
 
     def text(self) -> str:
         return bytes(self.data[-self.limit:]).decode("utf-8", errors="replace")
@@ -104,9 +141,7 @@ class StudentProcess:
         self.sandbox, self.limits = Path(sandbox), limits
         self.weights, self.standin_seed = weights, standin_seed
         self.python = real_python(python or sys.executable)
-        self.proc = None
-        self.end = None
-        self.hello = None
+        self.proc = self.end = self.hello = self.stdout = self.stderr = None
         self.uid = None  # the process's own user id (unprivileged-user mode)
         choice = choose(self.python)
         self.mode, self.isolation, self.isolation_detail = choice.mode, choice.name, choice.detail
@@ -129,8 +164,7 @@ class StudentProcess:
                "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NBGRADER_EXECUTION": "autograde",
                "TF_NUM_INTEROP_THREADS": str(self.limits.threads),
                "TF_NUM_INTRAOP_THREADS": str(self.limits.threads)}
-        command, cwd = self.mode.wrap([self.python, "-I", "-B", "-c", helper("boot.py"), sb], self.sandbox,
-                                      placement, self.python)
+        command, cwd = self.mode.wrap([self.python, "-I", "-B", "-c", BOOT, sb], self.sandbox, placement, self.python)
         try:
             self.proc = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
@@ -138,15 +172,12 @@ class StudentProcess:
         finally:
             os.close(req_r)
             os.close(resp_w)
-        try:  # the configuration and the key, on stdin only (never visible in /proc/<pid>/cmdline or environ)
+        with suppress(OSError):  # the configuration and the key on stdin only (not in /proc/<pid>/cmdline, environ)
             self.proc.stdin.write(json.dumps(config).encode("utf-8"))
             self.proc.stdin.close()
-        except OSError:
-            pass
         self.end = wire.DeadlineEnd(resp_r, req_w, key)
         self.stdout = _Tail(self.proc.stdout)
         self.stderr = _Tail(self.proc.stderr)
-        self.started = time.monotonic()
 
     def wait_ready(self, deadline: float) -> dict:
         """Wait for the process's hello (TensorFlow imported, models built, audit hook on).
@@ -178,8 +209,8 @@ class StudentProcess:
             ``(response header, response arrays)``.
 
         Raises:
-            StudentProcessError: ``"timeout"`` (the process is killed), ``"crashed"`` (it ended) or
-            ``"protocol"`` (it answered garbage; killed).
+            StudentProcessError: ``"timeout"`` (the process is killed), ``"crashed"`` (it ended), ``"tampered"``
+            (a frame without the process's tag; killed) or ``"protocol"`` (it answered garbage; killed).
         """
         if self.proc is None or self.proc.poll() is not None:
             raise StudentProcessError("crashed", self.describe_exit())
@@ -187,26 +218,20 @@ class StudentProcess:
             self.end.send(header, arrays, deadline)
             return self.end.receive(deadline)
         except wire.WireTimeout:
-            self.kill()
-            raise StudentProcessError("timeout", "the time limit was reached") from None
+            kind, detail = "timeout", "the time limit was reached"
         except wire.PeerClosed:
             self._wait_exit(2.0)
-            self.kill()
-            raise StudentProcessError("crashed", self.describe_exit()) from None
+            kind, detail = "crashed", None  # its exit status, once killed
         except wire.Tampered as exc:
-            self.kill()
-            raise StudentProcessError("tampered", f"something else than the grading harness wrote on its pipe "
-                                                  f"({exc})") from None
+            kind, detail = "tampered", f"something else than the grading harness wrote on its pipe ({exc})"
         except wire.WireError as exc:
-            self.kill()
-            raise StudentProcessError("protocol", f"it wrote something unexpected on the grader's pipe ({exc})") \
-                from None
+            kind, detail = "protocol", f"it wrote something unexpected on the grader's pipe ({exc})"
+        self.kill()
+        raise StudentProcessError(kind, detail or self.describe_exit())
 
-    def _wait_exit(self, seconds: float):
-        try:
-            return self.proc.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            return None
+    def _wait_exit(self, seconds: float) -> None:
+        with suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=seconds)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -215,18 +240,11 @@ class StudentProcess:
         """SIGKILL the process group, reap the process, close the pipes (idempotent)."""
         if self.proc is None:
             return
-        try:
+        with suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
+        with suppress(ProcessLookupError):
             self.proc.kill()
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover - an unkillable process
-            pass
+        self._wait_exit(30)  # (an unkillable process is left behind)
         for _ in range(100):  # the rest of the group (the namespace's init, the student process) is gone too
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -234,37 +252,30 @@ class StudentProcess:
                 break
             time.sleep(0.05)
         for fd in (self.end.read_fd, self.end.write_fd) if self.end else ():
-            try:
+            with suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self.end = None
-        for tail in (getattr(self, "stdout", None), getattr(self, "stderr", None)):
+        for tail in (self.stdout, self.stderr):
             if tail is not None:
                 tail.thread.join(timeout=5)
 
     def close(self) -> None:
         """Ask the process to finish (close its request pipe), then kill whatever remains."""
         if self.end is not None:
-            try:
+            with suppress(OSError):
                 os.close(self.end.write_fd)
-            except OSError:
-                pass
             self.end.write_fd = -1
             self._wait_exit(5.0)
         self.kill()
 
     def stderr_tail(self, limit: int = 2000) -> str:
         """The last ``limit`` characters the process wrote to stderr (TensorFlow's log lines filtered out)."""
-        if getattr(self, "stderr", None) is None:
+        if self.stderr is None:
             return ""
         lines = [line for line in self.stderr.text().splitlines()
                  if line.strip() and not line.startswith(("WARNING: All log messages", "I0000", "W0000"))]
         return "\n".join(lines)[-limit:]
 
-    def returncode(self):
-        return self.proc.poll() if self.proc else None
-
     def describe_exit(self) -> str:
         """:func:`describe_exit` of the process (in namespaces, of the student process the init script ran)."""
-        return describe_exit(self.mode.exit_code(self.returncode()))
+        return describe_exit(self.mode.exit_code(self.proc.poll() if self.proc else None))

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .base import Mode, Placement, Probe, helper
+from .base import Mode, Placement, Probe, helper, last_line
 from .layout import SandboxDir
 
 # a block that systemd's table of UID ranges (docs/UIDS-GIDS.md) leaves unused -- no distribution, systemd-homed,
@@ -67,8 +67,7 @@ class UnprivilegedUser(Mode):
         try:
             answer = json.loads(proc.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            error = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:200]
-            return Probe(None, f"the probe as user {uid} failed ({error}){passes}")
+            return Probe(None, f"the probe as user {uid} failed ({last_line(proc)}){passes}")
         if answer["uid"] != uid:
             return Probe(None, f"the probe ran as user {answer['uid']}, not {uid}")
         installation = os.path.dirname(os.path.dirname(os.path.realpath(python)))
