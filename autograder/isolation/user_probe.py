@@ -1,10 +1,9 @@
-"""Run as a fresh student user by the probe of the unprivileged-user mode (autograder/isolation/user.py).
-
-Its text is passed to ``python -I -c`` (the student user cannot read the course folder that holds this file).
-Arguments: the JSON list ``[[path, is_dir], ...]`` of the paths closed to students, and the sandbox folder. Every
-closed path must refuse to be listed, entered, read or written; the interpreter (the same installation as the
-grader's), NumPy and the sandbox must work. Prints one JSON line: ``{"uid", "leaks", "base_prefix"}``.
-"""
+# Run as a fresh student user by the probe of the unprivileged-user mode (autograder/isolation/user.py).
+#
+# Its text is passed to ``python -I -c`` (the student user cannot read the course folder that holds this file).
+# Arguments: the JSON list ``[[path, is_dir], ...]`` of the paths closed to students, and the sandbox folder. Every
+# closed path must refuse to be listed, entered, read or written; the interpreter (the same installation as the
+# grader's), NumPy and the sandbox must work. Prints one JSON line: ``{"uid", "leaks", "base_prefix"}``.
 import json
 import os
 import sys

@@ -236,6 +236,14 @@ def test_a_forced_mode_must_be_known(monkeypatch):
         isolation.choice.forced_mode()
 
 
+@pytest.mark.parametrize("name", ["init.sh", "user_probe.py"])
+def test_a_helper_script_on_a_command_line_names_nothing_of_the_grader(name):
+    from autograder.isolation.base import helper
+
+    text = helper(name)  # what goes on the command line, readable in /proc/<pid>/cmdline
+    assert text.strip() and "autograder" not in text and "classviz" not in text and str(REPO) not in text
+
+
 def _status(env, argv_wrapper=list, close=False) -> dict:
     """The isolation status and summary line of a fresh grader process (after its closing step if ``close``)."""
     code = ("import json; from autograder.isolation import close_to_students, status, summary; "
