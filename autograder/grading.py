@@ -28,14 +28,12 @@ class Feedback:
 class Grading:
     """One notebook being graded: its student process, the references, the checks' verdicts, the record."""
 
-    def __init__(self, path, limits=None, weights=None, ids=None):
+    def __init__(self, path, limits, weights=None, ids=None):
         """Args: the notebook ``path``, the submission's :class:`~autograder.isolation.Limits`, the weights folder
         (default: classviz's, fetched and verified when first needed) and the ids recorded as given
         (``submission``, default the file's stem; ``student``; ``assignment``)."""
-        from .isolation import Limits
-
         self.path = Path(path)
-        self.limits = limits or Limits()
+        self.limits = limits
         self.weights_option = weights
         self.ids = {"submission": self.path.stem, "student": None, "assignment": None, **(ids or {})}
         self.started = time.monotonic()
