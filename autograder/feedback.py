@@ -43,22 +43,22 @@ def describe_failure(call, function: str, context: str = "") -> str:
         return f"{function} could not be run{context}: {call.failure_detail}"
     error = call.header.get("error") or {}
     kind, message = error.get("type", "Error"), error.get("message", "")
+    raiser = (error.get("where") or {}).get("function")
     if kind == "Missing":
-        missing = error.get("message", "").split(" is not defined")[0] or function
+        missing = message.split(" is not defined")[0] or function
         hint = f" ({error['hint']})" if error.get("hint") else ""
         return f"{missing} is not defined when the notebook's code cells run{hint}"
     if kind == "NotCallable":
         return f"{message}"
     if kind == "NotImplementedError":
-        raiser = ((error.get("where") or {}).get("function")) or function
-        called = f", called by {function}" if raiser != function else ""
-        return f"{raiser} is still the unmodified stub (it raises NotImplementedError{called}){_where(error)}"
+        stub = raiser or function
+        called = f", called by {function}" if stub != function else ""
+        return f"{stub} is still the unmodified stub (it raises NotImplementedError{called}){_where(error)}"
     if kind == "BadReturn":
         return f"{function} {message}"
     if kind in ("SystemExit", "KeyboardInterrupt"):
         return f"{function} tried to stop the program ({kind}{': ' + message if message else ''}){_where(error)}"
     text = f"{kind}: {message}" if message else kind
-    raiser = ((error.get("where") or {}).get("function"))
     if raiser in (LOSS, UPDATE) and raiser != function:
         return f"{function} failed{context}: {raiser} raised {text}{_where(error)}"
     return f"{function} raised {text}{_where(error)}{context}"

@@ -28,14 +28,12 @@ class Feedback:
 class Grading:
     """One notebook being graded: its student process, the references, the checks' verdicts, the record."""
 
-    def __init__(self, path, limits=None, weights=None, ids=None):
+    def __init__(self, path, limits, weights=None, ids=None):
         """Args: the notebook ``path``, the submission's :class:`~autograder.isolation.Limits`, the weights folder
         (default: classviz's, fetched and verified when first needed) and the ids recorded as given
         (``submission``, default the file's stem; ``student``; ``assignment``)."""
-        from .isolation import Limits
-
         self.path = Path(path)
-        self.limits = limits or Limits()
+        self.limits = limits
         self.weights_option = weights
         self.ids = {"submission": self.path.stem, "student": None, "assignment": None, **(ids or {})}
         self.started = time.monotonic()
@@ -135,8 +133,7 @@ class Grading:
         if call.excinfo is None:
             self.verdicts[name] = R.check_result(name, True, note.message, note.details, seconds)
         elif call.excinfo.errisinstance(pytest.fail.Exception):
-            message = str(call.excinfo.value.msg)
-            self.verdicts[name] = R.check_result(name, False, message, note.details, seconds)
+            self.verdicts[name] = R.check_result(name, False, str(call.excinfo.value.msg), note.details, seconds)
         elif call.excinfo.errisinstance(pytest.skip.Exception):
             return
         else:
@@ -173,8 +170,6 @@ class Grading:
         isolation = choose()
         record.update(isolation=isolation.name, isolation_detail=isolation.detail, checks=checks,
                       score=sum(c["points"] for c in checks), max_score=sum(c["max_points"] for c in checks))
-        if len(checks) == len(R.checks()):
-            record["max_score"] = R.max_score()
         if self.refs is not None:
             record["reference"] = self.refs.describe()
         timings["total"] = round(time.monotonic() - self.started, 3)

@@ -132,10 +132,10 @@ class StudentSession:
     def _ensure_ready(self):
         if self.startup_failure:
             raise StudentProcessError("startup", self.startup_failure)
-        if self.process is not None and self.process.hello is not None and self.process.alive():
-            return
-        if self.process is not None and self.process.hello is not None:  # died after a crash: restart
-            self.process.kill()
+        if self.process is not None and self.process.hello is not None:
+            if self.process.alive():
+                return
+            self.process.kill()  # died after a crash: restart
             self.process = None
         if self.starts >= MAX_STARTS or time.monotonic() >= self.deadline:
             raise StudentProcessError("startup", "no time left to restart the grading process")
@@ -191,7 +191,7 @@ class StudentSession:
         try:
             self._ensure_ready()
         except StudentProcessError as exc:
-            return Call(False, failure="startup" if exc.kind == "startup" else exc.kind, failure_detail=exc.detail)
+            return Call(False, failure=exc.kind, failure_detail=exc.detail)
         if self.tampered:  # reported by the definitions (setup)
             return Call(False, failure="tampered", failure_detail=self.tampering_detail())
         limit = seconds if seconds is not None else self.limits.call_seconds
@@ -206,7 +206,7 @@ class StudentSession:
                 return Call(False, failure="tampered", failure_detail=self.tampering_detail())
             self.broken[functions[-1]] = (exc.kind, detail)
             self.log.append({"op": header.get("op"), "failure": exc.kind, "detail": detail,
-                             "stderr": self.process.stderr_tail(500) if self.process else ""})
+                             "stderr": self.process.stderr_tail(500)})
             return Call(False, failure=exc.kind, failure_detail=detail)
         finally:
             self.log.append({"op": header.get("op"), "seconds": round(time.monotonic() - began, 3)})

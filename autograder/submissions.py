@@ -140,7 +140,7 @@ def _unique(subs: list[Submission]) -> list[Submission]:
     """Drop repeated files; make every id unique and a function of the submission's own path only."""
     first = {}
     for sub in subs:
-        first.setdefault((sub.notebook or sub.path or Path(sub.id)).resolve(), sub)
+        first.setdefault((sub.notebook or sub.path).resolve(), sub)
     kept = list(first.values())
     base = {id(sub): sub.id for sub in kept}
     for depth in range(1, 6):
@@ -149,11 +149,11 @@ def _unique(subs: list[Submission]) -> list[Submission]:
         if not clashing:
             return kept
         for sub in clashing:
-            parents = list((sub.path or sub.notebook).resolve().parent.parts[1:])[-depth:]
+            parents = list(sub.path.resolve().parent.parts[1:])[-depth:]
             sub.id = _safe("__".join(parents + [base[id(sub)]]))
     counts = Counter(sub.id for sub in kept)
     for sub in kept:
         if counts[sub.id] > 1:
-            where = str((sub.path or sub.notebook).resolve())
+            where = str(sub.path.resolve())
             sub.id = f"{sub.id[:100]}-{hashlib.sha256(where.encode()).hexdigest()[:8]}"
     return kept
