@@ -123,7 +123,7 @@ class StudentSession:
 
     def _note_tampering(self, what) -> None:
         for item in what:
-            if isinstance(item, str) and item not in self.tampered:
+            if isinstance(item, str) and item[:300] not in self.tampered:
                 self.tampered.append(item[:300])
 
     def tampering_detail(self) -> str:

@@ -638,3 +638,16 @@ def test_the_docstrings_that_state_the_total_state_the_hidden_tests_total():
     total = R.max_score()
     assert f"{total} points" in hidden.__doc__ and f"{total} points" in autograder.__doc__
     assert f"(1 of {total})" in hidden.test_tf_function.__doc__ and R.checks()["tf_function"].points == 1
+
+
+def test_a_long_tampering_report_is_recorded_once():
+    from types import SimpleNamespace
+
+    from autograder.student import StudentSession
+
+    session = SimpleNamespace(tampered=[])
+    report = "the student's code replaced " + "x" * 400
+    for _ in range(3):
+        StudentSession._note_tampering(session, [report, "gc.callbacks", report])
+    assert session.tampered == [report[:300], "gc.callbacks"]
+    assert StudentSession.tampering_detail(session) == f"tampering detected: {report[:300]}; gc.callbacks"
