@@ -73,6 +73,8 @@ class SandboxDir:
 
 
 def process_start_time(pid: int) -> str | None:
+    """Process ``pid``'s start time (field 22 of ``/proc/<pid>/stat``, clock ticks since boot, as text), or None
+    when it cannot be read (no such process, or not Linux)."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
@@ -80,6 +82,8 @@ def process_start_time(pid: int) -> str | None:
 
 
 def owner_alive(owner: str) -> bool:
+    """Whether the grader an owner file names (``"<pid> <start time>"``) still runs: on Linux, the same PID with the
+    same start time; elsewhere (start time 0), any process with that PID. A malformed ``owner`` is not alive."""
     try:
         pid, start = owner.split()
         pid = int(pid)
